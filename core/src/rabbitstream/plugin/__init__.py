@@ -1,0 +1,65 @@
+"""The rabbitstream plugin host.
+
+A plugin is a module or object with functions marked :data:`hookimpl`, published
+through an entry point in group ``rabbitstream``::
+
+    [project.entry-points.rabbitstream]
+    brotli = "rabbitstream_brotli"
+
+.. code-block:: python
+
+    from rabbitstream.plugin import hookimpl
+
+    class BrotliCodec:
+        code = 5
+        name = "brotli"
+        def compress(self, data: bytes) -> bytes: ...
+        def decompress(self, data, uncompressed_size: int) -> bytes: ...
+
+    @hookimpl
+    def rabbitstream_compression_codecs():
+        return [BrotliCodec()]
+
+Hooks run once, when the registry is built (lazily, on first use), never per
+message.  See ``docs/plugins.md`` for the full guide.
+"""
+
+from __future__ import annotations
+
+from rabbitstream.plugin._manager import (
+    DuplicatePluginError,
+    PluginHost,
+    PluginInfo,
+    PluginNotFoundError,
+    Registry,
+    build_registry,
+    get_registry,
+    reset_registry,
+)
+from rabbitstream.plugin._spec import NAME, hookimpl, hookspec
+from rabbitstream.plugin._types import (
+    CompressionCodec,
+    MessageCodec,
+    RoutingStrategy,
+    SaslMechanism,
+    SuperStreamMetadata,
+)
+
+__all__ = [
+    "NAME",
+    "CompressionCodec",
+    "DuplicatePluginError",
+    "MessageCodec",
+    "PluginHost",
+    "PluginInfo",
+    "PluginNotFoundError",
+    "Registry",
+    "RoutingStrategy",
+    "SaslMechanism",
+    "SuperStreamMetadata",
+    "build_registry",
+    "get_registry",
+    "hookimpl",
+    "hookspec",
+    "reset_registry",
+]

@@ -1,0 +1,308 @@
+"""Plugin discovery and the immutable registry the clients use."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, TypeVar
+
+import pluggy
+
+from rabbitstream.plugin import _spec
+from rabbitstream.plugin._types import (
+    CompressionCodec,
+    MessageCodec,
+    RoutingStrategy,
+    SaslMechanism,
+)
+
+__all__ = [
+    "DuplicatePluginError",
+    "PluginHost",
+    "PluginInfo",
+    "PluginNotFoundError",
+    "Registry",
+    "build_registry",
+    "get_registry",
+    "reset_registry",
+]
+
+log = logging.getLogger("rabbitstream.plugin")
+
+DISABLE_AUTOLOAD_ENV = "RABBITSTREAM_DISABLE_PLUGIN_AUTOLOAD"
+DISABLED_PLUGINS_ENV = "RABBITSTREAM_DISABLED_PLUGINS"
+
+#: Which distribution to install for a well-known capability.
+_INSTALL_HINTS: dict[tuple[str, object], str] = {
+    ("compression", 1): "rabbitstream-gzip (pip install rabbitstream)",
+    ("compression", 2): "rabbitstream-snappy (pip install 'rabbitstream[snappy]')",
+    ("compression", 3): "rabbitstream-lz4 (pip install 'rabbitstream[lz4]')",
+    ("compression", 4): "rabbitstream-zstd (pip install 'rabbitstream[zstd]')",
+    ("compression", "gzip"): "rabbitstream-gzip (pip install rabbitstream)",
+    ("compression", "snappy"): "rabbitstream-snappy (pip install 'rabbitstream[snappy]')",
+    ("compression", "lz4"): "rabbitstream-lz4 (pip install 'rabbitstream[lz4]')",
+    ("compression", "zstd"): "rabbitstream-zstd (pip install 'rabbitstream[zstd]')",
+    ("message codec", "amqp"): "rabbitstream-amqp (pip install rabbitstream)",
+    ("message codec", "binary"): "rabbitstream-binary (pip install rabbitstream)",
+    ("SASL mechanism", "PLAIN"): "rabbitstream-plain (pip install rabbitstream)",
+    ("SASL mechanism", "EXTERNAL"): "rabbitstream-external (pip install rabbitstream)",
+    ("routing strategy", "hash"): "rabbitstream-hash (pip install rabbitstream)",
+    ("routing strategy", "key"): "rabbitstream-key (pip install rabbitstream)",
+}
+
+
+class PluginNotFoundError(LookupError):
+    """A capability was asked for that no installed plugin provides."""
+
+    def __init__(self, kind: str, key: object, available: Iterable[object]) -> None:
+        self.kind = kind
+        self.key = key
+        hint = _INSTALL_HINTS.get((kind, key))
+        have = ", ".join(sorted(map(str, available))) or "none"
+        msg = f"no {kind} {key!r} is installed (installed: {have})"
+        if hint:
+            msg += f"; install {hint}"
+        super().__init__(msg)
+
+
+class DuplicatePluginError(RuntimeError):
+    """Two plugins claim the same compression code or name."""
+
+    def __init__(self, kind: str, key: object, first: str, second: str) -> None:
+        self.kind = kind
+        self.key = key
+        self.providers = (first, second)
+        super().__init__(
+            f"{kind} {key!r} is provided by both {first} and {second}; uninstall one, "
+            f"or block one with {DISABLED_PLUGINS_ENV}=<entry point name>"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PluginInfo:
+    """One registered plugin: entry-point name, distribution and version."""
+
+    name: str
+    distribution: str
+    version: str
+
+
+_T = TypeVar("_T")
+
+
+def _lookup(kind: str, table: Mapping[Any, _T], key: object) -> _T:
+    try:
+        return table[key]
+    except KeyError:
+        raise PluginNotFoundError(kind, key, table.keys()) from None
+
+
+@dataclass(frozen=True, slots=True)
+class Registry:
+    """Everything the installed plugins provide, resolved once.
+
+    The mappings are read-only; clients keep a reference to one registry and do
+    plain dict look-ups on it (never a hook call) on the hot path.
+    """
+
+    compression: Mapping[int, CompressionCodec] = field(default_factory=dict)
+    message_codecs: Mapping[str, MessageCodec] = field(default_factory=dict)
+    sasl: Mapping[str, SaslMechanism] = field(default_factory=dict)
+    routing: Mapping[str, RoutingStrategy] = field(default_factory=dict)
+    plugins: tuple[PluginInfo, ...] = ()
+    #: ``(kind, key) -> provider`` for error messages and ``plugins`` listings.
+    providers: Mapping[tuple[str, object], str] = field(default_factory=dict)
+
+    def compression_codec(self, code_or_name: int | str) -> CompressionCodec:
+        """The codec for a wire code or a name; :class:`PluginNotFoundError` if none."""
+        if isinstance(code_or_name, str):
+            by_name = {c.name: c for c in self.compression.values()}
+            return _lookup("compression", by_name, code_or_name)
+        return _lookup("compression", self.compression, int(code_or_name))
+
+    def message_codec(self, name: str) -> MessageCodec:
+        """The message codec called ``name``."""
+        return _lookup("message codec", self.message_codecs, name)
+
+    def sasl_mechanism(self, name: str) -> SaslMechanism:
+        """The SASL mechanism called ``name`` (e.g. ``"PLAIN"``)."""
+        return _lookup("SASL mechanism", self.sasl, name)
+
+    def routing_strategy(self, name: str) -> RoutingStrategy:
+        """The routing strategy called ``name`` (e.g. ``"hash"``)."""
+        return _lookup("routing strategy", self.routing, name)
+
+
+def _dist_of(plugin: object, distinfo: Mapping[int, tuple[str, str, str]]) -> str:
+    info = distinfo.get(id(plugin))
+    if info is not None:
+        return f"{info[1]} {info[2]}"
+    return getattr(plugin, "__name__", type(plugin).__name__)
+
+
+class PluginHost:
+    """A :class:`pluggy.PluginManager` with one typed method per hook."""
+
+    def __init__(self) -> None:
+        self.pm = pluggy.PluginManager(_spec.NAME)
+        self.pm.add_hookspecs(_spec)
+        self._distinfo: dict[int, tuple[str, str, str]] = {}
+
+    def load(
+        self,
+        *,
+        autoload: bool | None = None,
+        blocked: Iterable[str] | None = None,
+        plugins: Iterable[object] = (),
+    ) -> None:
+        """Register entry-point plugins (unless disabled) and ``plugins``.
+
+        :param autoload: load entry points in group ``rabbitstream``; default:
+            on unless ``RABBITSTREAM_DISABLE_PLUGIN_AUTOLOAD`` is set to ``1``.
+        :param blocked: entry-point names not to load; default: the
+            comma-separated ``RABBITSTREAM_DISABLED_PLUGINS``.
+        :param plugins: plugin objects or modules to register in code.
+        """
+        if autoload is None:
+            autoload = os.environ.get(DISABLE_AUTOLOAD_ENV, "") not in ("1", "true", "yes")
+        if blocked is None:
+            blocked = [b for b in os.environ.get(DISABLED_PLUGINS_ENV, "").split(",") if b]
+        for name in blocked:
+            self.pm.set_blocked(name.strip())
+        if autoload:
+            self._load_entry_points()
+        for plugin in plugins:
+            self.pm.register(plugin)
+        self.pm.check_pending()
+
+    def _load_entry_points(self) -> None:
+        for dist in importlib.metadata.distributions():
+            for ep in dist.entry_points:
+                if ep.group != _spec.NAME or self.pm.is_blocked(ep.name):
+                    continue
+                if self.pm.get_plugin(ep.name) is not None:
+                    continue
+                try:
+                    plugin = ep.load()
+                except ImportError as exc:
+                    log.warning(
+                        "rabbitstream plugin %r from %s %s could not be imported and is skipped: %s",
+                        ep.name,
+                        dist.metadata["name"],
+                        dist.version,
+                        exc,
+                    )
+                    continue
+                self.pm.register(plugin, name=ep.name)
+                self._distinfo[id(plugin)] = (ep.name, dist.metadata["name"], dist.version)
+
+    def plugin_infos(self) -> tuple[PluginInfo, ...]:
+        """The registered plugins with their distributions and versions."""
+        out = []
+        for name, plugin in self.pm.list_name_plugin():
+            if plugin is None:
+                continue
+            info = self._distinfo.get(id(plugin))
+            if info is not None:
+                out.append(PluginInfo(info[0], info[1], info[2]))
+            else:
+                out.append(PluginInfo(name, "(registered in code)", ""))
+        return tuple(sorted(out, key=lambda p: p.name))
+
+    def _collect(self, hook_name: str) -> list[tuple[str, Any]]:
+        """Call one collection hook impl by impl, to attribute results."""
+        caller = getattr(self.pm.hook, hook_name)
+        out: list[tuple[str, Any]] = []
+        # get_hookimpls() is in call order reversed (LIFO); keep pluggy's order.
+        for impl in reversed(caller.get_hookimpls()):
+            provider = _dist_of(impl.plugin, self._distinfo)
+            for item in impl.function() or ():
+                out.append((provider, item))
+        return out
+
+    def compression_codecs(self) -> list[tuple[str, CompressionCodec]]:
+        """Typed wrapper of ``rabbitstream_compression_codecs``."""
+        return self._collect("rabbitstream_compression_codecs")
+
+    def message_codecs(self) -> list[tuple[str, MessageCodec]]:
+        """Typed wrapper of ``rabbitstream_message_codecs``."""
+        return self._collect("rabbitstream_message_codecs")
+
+    def sasl_mechanisms(self) -> list[tuple[str, SaslMechanism]]:
+        """Typed wrapper of ``rabbitstream_sasl_mechanisms``."""
+        return self._collect("rabbitstream_sasl_mechanisms")
+
+    def routing_strategies(self) -> list[tuple[str, RoutingStrategy]]:
+        """Typed wrapper of ``rabbitstream_routing_strategies``."""
+        return self._collect("rabbitstream_routing_strategies")
+
+    def build(self, *, override: bool = False) -> Registry:
+        """Resolve every hook once into a :class:`Registry`.
+
+        :param override: let a later-called plugin replace an earlier one's key
+            instead of raising :class:`DuplicatePluginError`.  Default plugins
+            use ``trylast`` so that a third-party plugin is always seen first.
+        """
+        providers: dict[tuple[str, object], str] = {}
+
+        def index(
+            kind: str, items: Sequence[tuple[str, _T]], key: Callable[[_T], object]
+        ) -> Mapping[Any, _T]:
+            table: dict[object, _T] = {}
+            for provider, item in items:
+                k = key(item)
+                if k in table:
+                    if override:
+                        continue  # the first (highest-priority) provider wins
+                    raise DuplicatePluginError(kind, k, providers[(kind, k)], provider)
+                table[k] = item
+                providers[(kind, k)] = provider
+            return MappingProxyType(table)
+
+        return Registry(
+            compression=index("compression", self.compression_codecs(), lambda c: int(c.code)),
+            message_codecs=index("message codec", self.message_codecs(), lambda c: c.name),
+            sasl=index("SASL mechanism", self.sasl_mechanisms(), lambda m: m.name),
+            routing=index("routing strategy", self.routing_strategies(), lambda r: r.name),
+            plugins=self.plugin_infos(),
+            providers=MappingProxyType(providers),
+        )
+
+
+def build_registry(
+    *,
+    autoload: bool | None = None,
+    blocked: Iterable[str] | None = None,
+    plugins: Iterable[object] = (),
+    override: bool = False,
+) -> Registry:
+    """Discover plugins and build a fresh :class:`Registry` (see :meth:`PluginHost.load`)."""
+    host = PluginHost()
+    host.load(autoload=autoload, blocked=blocked, plugins=plugins)
+    return host.build(override=override)
+
+
+_default: Registry | None = None
+_lock = threading.Lock()
+
+
+def get_registry() -> Registry:
+    """The process-wide registry, built on first call from the installed plugins."""
+    global _default
+    if _default is None:
+        with _lock:
+            if _default is None:
+                _default = build_registry()
+    return _default
+
+
+def reset_registry(registry: Registry | None = None) -> None:
+    """Forget (or replace) the process-wide registry; for tests and reloads."""
+    global _default
+    with _lock:
+        _default = registry
