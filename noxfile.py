@@ -1,0 +1,124 @@
+# /// script
+# dependencies = ["nox>=2025.2.9"]
+# ///
+"""Sessions for the rabbitstream monorepo.
+
+``nox -l`` lists them.  The Python versions come from the core's classifiers and
+the plugin list from ``plugins/*/*/pyproject.toml``: no hand-kept matrix.
+
+- ``lint``, ``typecheck``: ruff and ``mypy --strict`` over every distribution.
+- ``core``: the core alone, no plugin installed (proves core works with nothing
+  discovered and that missing capabilities name what to install).
+- ``plugin``: core + one plugin, that plugin's own tests (contract kit included).
+- ``tests``: everything installed, every unit test, on Python 3.10-3.13.
+- ``integration``: tests against a real RabbitMQ started by ``tools/broker.py``,
+  parametrized on the broker version (4.0 and 4.3).
+- ``perf``: the main job (``rabbitstream perf`` against the local broker).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nox
+
+nox.needs_version = ">=2025.2.9"
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.error_on_missing_interpreters = False
+nox.options.sessions = ["lint", "typecheck", "core", "plugin", "tests"]
+
+ROOT = Path(__file__).parent
+PYTHONS = nox.project.python_versions(nox.project.load_toml(ROOT / "core" / "pyproject.toml"))
+DEFAULT_PYTHON = "3.11"
+PLUGINS = sorted(str(p.parent.relative_to(ROOT)) for p in ROOT.glob("plugins/*/*/pyproject.toml"))
+TEST_DEPS = ["pytest>=8", "pytest-asyncio>=0.24", "hypothesis>=6.100"]
+INTEROP_DEPS = ["pika>=1.3", "cramjam>=2.8", "mmh3>=4"]
+PYTEST = ["pytest", "--durations=10"]
+
+
+def _editable(*paths: str) -> list[str]:
+    out: list[str] = []
+    for p in paths:
+        out += ["-e", p]
+    return out
+
+
+def _all_distributions() -> list[str]:
+    return _editable("core", *PLUGINS)
+
+
+# ----------------------------------------------------------------- static checks
+
+
+@nox.session(python=DEFAULT_PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check over the whole tree."""
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python=DEFAULT_PYTHON)
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict over every distribution's src, the tools and noxfile.py."""
+    session.install("mypy>=1.11", "nox>=2025.2.9", *TEST_DEPS, *_all_distributions())
+    srcs = ["core/src", *(f"{p}/src" for p in PLUGINS)]
+    session.run("mypy", *srcs)
+    session.run("mypy", "tools", "noxfile.py")
+
+
+# ----------------------------------------------------------------- unit tests
+
+
+@nox.session(python=PYTHONS)
+def core(session: nox.Session) -> None:
+    """The core alone: no plugin installed."""
+    session.install(*TEST_DEPS, "-e", "core")
+    session.run(*PYTEST, "core/tests", *session.posargs)
+
+
+@nox.session(python=DEFAULT_PYTHON)
+@nox.parametrize("plugin", PLUGINS, ids=[p.removeprefix("plugins/") for p in PLUGINS])
+def plugin(session: nox.Session, plugin: str) -> None:
+    """Core + exactly one plugin, running that plugin's own tests."""
+    session.install(*TEST_DEPS, *INTEROP_DEPS, "-e", "core", "-e", plugin)
+    session.run(*PYTEST, f"{plugin}/tests", "-m", "not integration", *session.posargs)
+
+
+@nox.session(python=PYTHONS)
+def tests(session: nox.Session) -> None:
+    """Every distribution installed; all unit tests (no broker)."""
+    session.install(*TEST_DEPS, *INTEROP_DEPS, *_all_distributions())
+    session.run(
+        *PYTEST, "core/tests", *(f"{p}/tests" for p in PLUGINS), "tests",
+        "-m", "not integration", *session.posargs,
+    )
+
+
+# ----------------------------------------------------------------- against a real broker
+
+
+@nox.session(python=DEFAULT_PYTHON, default=False, tags=["broker"])
+@nox.parametrize("broker", ["4.0", "4.3"])
+def integration(session: nox.Session, broker: str) -> None:
+    """Integration tests against a real RabbitMQ started by tools/broker.py."""
+    session.install(*TEST_DEPS, *INTEROP_DEPS, *_all_distributions(), "-e", ".")
+    env = {"RABBITSTREAM_TEST_BROKER_VERSION": broker}
+    session.run("python", "tools/broker.py", "up", "--version", broker, "--tls", external=True)
+    session.run(*PYTEST, "tests", "-m", "integration and not slow", *session.posargs, env=env)
+
+
+@nox.session(python=DEFAULT_PYTHON, default=False, tags=["broker"])
+def cluster(session: nox.Session) -> None:
+    """Cluster, load-balancer and fault tests (3 nodes + HAProxy)."""
+    session.install(*TEST_DEPS, *_all_distributions(), "-e", ".")
+    session.run("python", "tools/broker.py", "up", "--cluster", "--lb", external=True)
+    session.run(*PYTEST, "tests", "-m", "slow", *session.posargs)
+
+
+@nox.session(python=DEFAULT_PYTHON, default=False)
+def perf(session: nox.Session) -> None:
+    """The main job: a ~10 s publish/consume run against the local broker."""
+    session.install(*_all_distributions(), "-e", ".")
+    session.run("python", "tools/broker.py", "up", external=True)
+    session.run("rabbitstream", "perf", *(session.posargs or ["--time", "10"]))
