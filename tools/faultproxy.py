@@ -79,7 +79,7 @@ class FaultProxy:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="faultproxy", daemon=True)
         self._thread.start()
-        self._server: asyncio.AbstractServer = self._call(self._start(listen_host))
+        self._server: asyncio.Server = self._call(self._start(listen_host))
         self.port: int = self._server.sockets[0].getsockname()[1]
         self._closed = False
 
@@ -87,7 +87,7 @@ class FaultProxy:
     def _call(self, coro: Coroutine[Any, Any, _T], timeout: float = 10.0) -> _T:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
 
-    async def _start(self, host: str) -> asyncio.AbstractServer:
+    async def _start(self, host: str) -> asyncio.Server:
         self._resume = asyncio.Event()
         self._resume.set()
         return await asyncio.start_server(self._handle, host, 0)

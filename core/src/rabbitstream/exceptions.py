@@ -265,9 +265,8 @@ class SASLMechanismNotOffered(ClientError):
     def __init__(self, mechanism: str, offered: list[str]) -> None:
         self.mechanism = mechanism
         self.offered = list(offered)
-        super().__init__(
-            f"SASL mechanism {mechanism!r} is not offered by the broker (offered: {', '.join(offered) or 'none'})"
-        )
+        have = ", ".join(offered) or "none"
+        super().__init__(f"SASL mechanism {mechanism!r} is not offered by the broker (offered: {have})")
 
 
 class ConnectionClosed(RabbitStreamError, ConnectionError):

@@ -17,12 +17,17 @@ from rabbitstream.protocol._wire import HEADER, RESPONSE_HEADER, U32, ensure
 
 __all__ = [
     "FRAMES",
+    "ONEWAY_FRAME",
+    "REQUEST_FRAME",
     "RESPONSE_HEADER_FRAME",
     "Frame",
     "Request",
     "Response",
     "SimpleResponse",
     "UnknownCommandError",
+    "build_oneway",
+    "build_request",
+    "build_response",
     "check_end",
     "decode_frame",
     "register",
@@ -34,6 +39,10 @@ F = TypeVar("F", bound="type[Frame]")
 
 #: Size:uint32 + Key:uint16 + Version:uint16 + CorrelationId:uint32 + Code:uint16 (content-less responses).
 RESPONSE_HEADER_FRAME: Final = struct.Struct(">IHHIH")
+#: Size:uint32 + Key:uint16 + Version:uint16 + CorrelationId:uint32.
+REQUEST_FRAME: Final = struct.Struct(">IHHI")
+#: Size:uint32 + Key:uint16 + Version:uint16.
+ONEWAY_FRAME: Final = struct.Struct(">IHH")
 
 
 class UnknownCommandError(RemoteProtocolError):
@@ -143,3 +152,21 @@ def decode_frame(view: memoryview) -> Frame:
     if cls is None:
         raise UnknownCommandError(key, version)
     return cls.decode(view)
+
+
+def build_request(key: int, version: int, correlation_id: int, *parts: bytes) -> bytes:
+    """A whole request frame: size, key, version, correlation id, ``parts``."""
+    body = b"".join(parts)
+    return REQUEST_FRAME.pack(8 + len(body), key, version, correlation_id) + body
+
+
+def build_response(key: int, version: int, correlation_id: int, code: int, *parts: bytes) -> bytes:
+    """A whole response frame: size, key, version, correlation id, code, ``parts``."""
+    body = b"".join(parts)
+    return RESPONSE_HEADER_FRAME.pack(10 + len(body), key, version, correlation_id, code) + body
+
+
+def build_oneway(key: int, version: int, *parts: bytes) -> bytes:
+    """A whole one-way frame: size, key, version, ``parts``."""
+    body = b"".join(parts)
+    return ONEWAY_FRAME.pack(4 + len(body), key, version) + body

@@ -24,7 +24,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Sequence
 
-from rabbitstream.exceptions import RabbitStreamError
+from rabbitstream.exceptions import FrameTooLargeError
 
 __all__ = [
     "ENTRY_OVERHEAD_V1",
@@ -60,22 +60,6 @@ ENTRY_OVERHEAD_V1 = 12
 SUB_ENTRY_HEADER = 11
 
 
-class FrameTooLargeError(RabbitStreamError, ValueError):
-    """An entry does not fit in one frame of the negotiated ``frame_max``.
-
-    :ivar size: bytes the frame holding only this entry would need.
-    :ivar frame_max: the negotiated maximum frame size.
-    """
-
-    def __init__(self, size: int, frame_max: int) -> None:
-        self.size = size
-        self.frame_max = frame_max
-        super().__init__(
-            f"a Publish frame holding this entry needs {size} bytes, more than the negotiated "
-            f"frame_max of {frame_max} bytes; send smaller messages or raise frame_max"
-        )
-
-
 def entry_size(message_len: int, filter_len: int | None = None) -> int:
     """Bytes a simple entry takes in a Publish frame.
 
@@ -94,7 +78,7 @@ def _split(sizes: list[int], frame_max: int) -> list[tuple[int, int, int]]:
     room = frame_max - FRAME_OVERHEAD
     biggest = max(sizes)
     if biggest > room:
-        raise FrameTooLargeError(biggest + FRAME_OVERHEAD, frame_max)
+        raise FrameTooLargeError(biggest + FRAME_OVERHEAD, frame_max, "a Publish frame holding one message")
     runs: list[tuple[int, int, int]] = []
     start = 0
     acc = 0
@@ -231,4 +215,3 @@ def encode_publish_v2(
         frame_max,
         [e[2] for e in entries],
     )
-

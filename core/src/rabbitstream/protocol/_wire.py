@@ -71,7 +71,9 @@ _MAX_STRING: Final = 0x7FFF
 def ensure(view: memoryview, offset: int, n: int, what: str) -> None:
     """Raise :class:`DecodeError` unless ``n`` bytes are left at ``offset``."""
     if offset + n > len(view):
-        raise DecodeError(f"truncated frame: {what} needs {n} bytes at offset {offset}, {len(view) - offset} left")
+        raise DecodeError(
+            f"truncated frame: {what} needs {n} bytes at offset {offset}, {len(view) - offset} left"
+        )
 
 
 def frame(body: bytes | bytearray) -> bytes:

@@ -1,0 +1,679 @@
+"""The rstream-compatible :class:`Consumer`.
+
+A consumer owns a *locator* connection (management RPCs, offset queries) and a pool of
+consuming connections, one or more per broker node, each carrying at most
+``max_subscribers_by_connection`` subscriptions.  Per-subscription work lives in
+:mod:`rabbitstream._consumer_sub`; iteration in :mod:`rabbitstream._consumer_iter`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import logging
+import random
+import ssl
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from rabbitstream._client import Client
+from rabbitstream._consumer_iter import BatchStream, MessageStream
+from rabbitstream._consumer_sub import Subscription
+from rabbitstream._consumer_types import (
+    CreditPolicy,
+    EventContext,
+    MessageBatch,
+    MessageContext,
+    OffsetTracking,
+    build_subscription_properties,
+    check_credit,
+    wire_offset,
+)
+from rabbitstream.constants import ConsumerOffsetSpecification, OffsetSpecification, OffsetType, SlasMechanism
+from rabbitstream.exceptions import (
+    BrokerResolutionMaxRetryError,
+    ConnectionClosed,
+    LeaderNotAvailable,
+    MaxConsumersPerInstance,
+    OffsetNotFound,
+    ServerError,
+    StreamAlreadyExists,
+    StreamAlreadySubscribed,
+    StreamDoesNotExist,
+)
+from rabbitstream.recovery import BackOffRecoveryStrategy, IReliableEntity, RecoveryStrategy
+from rabbitstream.utils import FilterConfiguration, OnClosedErrorInfo
+
+if TYPE_CHECKING:
+    from rabbitstream.plugin import Registry
+
+__all__ = [
+    "Consumer",
+    "CreditPolicy",
+    "EventContext",
+    "MessageBatch",
+    "MessageContext",
+    "OffsetTracking",
+]
+
+log = logging.getLogger("rabbitstream.consumer")
+
+DEFAULT_CONNECTION_NAME = "rabbitstream-consumer"
+MAX_SUBSCRIPTIONS_PER_CONNECTION = 256
+_MAX_IDS = 1 << 16
+_UNSUBSCRIBE_TIMEOUT = 5.0
+_CONSUMER_UPDATE_TIMEOUT = 50.0  # the broker waits 60 s for the answer
+_LB_RETRY_DELAY = 0.2
+
+MessageCallback = Callable[[Any, MessageContext], Any]
+UpdateListener = Callable[[bool, EventContext], Any]
+
+
+class _Connection:
+    """A consuming connection and the subscriptions it carries (by wire id)."""
+
+    __slots__ = ("client", "key", "subs")
+
+    def __init__(self, client: Client, key: tuple[str, int]) -> None:
+        self.client = client
+        self.key = key
+        self.subs: dict[int, Subscription] = {}
+
+    def free_wire_id(self, limit: int) -> int | None:
+        subs = self.subs
+        if len(subs) >= limit:
+            return None
+        for i in range(limit):
+            if i not in subs:
+                return i
+        return None  # pragma: no cover
+
+
+async def _maybe_await(result: object) -> Any:
+    if inspect.isawaitable(result):
+        return await result
+    return result
+
+
+class Consumer(IReliableEntity):
+    """Consume from RabbitMQ streams (rstream's ``Consumer``, same keywords and defaults).
+
+    :param host: broker (or load balancer) host; :param port: stream port.
+    :param max_subscribers_by_connection: 1-256 subscriptions per connection.
+    :param recovery_strategy: default ``BackOffRecoveryStrategy(False)``: no automatic
+        recovery, as rstream (pass ``BackOffRecoveryStrategy()`` to enable it).
+    :param registry: plugin registry for decompression and SASL (default: the process one).
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int = 5552,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        vhost: str = "/",
+        username: str,
+        password: str,
+        frame_max: int = 1 * 1024 * 1024,
+        heartbeat: int = 60,
+        load_balancer_mode: bool = False,
+        max_retries: int = 20,
+        max_subscribers_by_connection: int = 200,
+        on_close_handler: Callable[[OnClosedErrorInfo], Any] | None = None,
+        connection_name: str = "",
+        sasl_configuration_mechanism: SlasMechanism | str = SlasMechanism.MechanismPlain,
+        recovery_strategy: RecoveryStrategy | None = None,
+        registry: Registry | None = None,
+    ) -> None:
+        if not 0 < max_subscribers_by_connection <= MAX_SUBSCRIPTIONS_PER_CONNECTION:
+            raise ValueError(
+                f"max_subscribers_by_connection must be between 1 and {MAX_SUBSCRIPTIONS_PER_CONNECTION}"
+            )
+        self._host = host
+        self._port = port
+        self._lb_mode = load_balancer_mode
+        self._max_retries = max_retries
+        self._max_subs = max_subscribers_by_connection
+        self._on_close_handler = on_close_handler
+        self._connection_name = connection_name or DEFAULT_CONNECTION_NAME
+        self._recovery: RecoveryStrategy = (
+            recovery_strategy if recovery_strategy is not None else BackOffRecoveryStrategy(False)
+        )
+        mechanism = sasl_configuration_mechanism
+        self._client_kwargs: dict[str, Any] = {
+            "ssl_context": ssl_context,
+            "vhost": vhost,
+            "username": username,
+            "password": password,
+            "sasl_mechanism": mechanism.value if isinstance(mechanism, SlasMechanism) else str(mechanism),
+            "frame_max": frame_max,
+            "heartbeat": heartbeat,
+            "registry": registry,
+        }
+        self._locator: Client | None = None
+        self._locator_lock = asyncio.Lock()
+        self._conn_lock = asyncio.Lock()
+        self._conns: list[_Connection] = []
+        self._subs: dict[int, Subscription] = {}
+        self._next_id = 0
+        self._stop_event = asyncio.Event()
+        self._closing = False
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def __aenter__(self) -> Consumer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        """Open the locator connection (idempotent; also after :meth:`close`)."""
+        self._closing = False
+        self._stop_event.clear()
+        await self._get_locator()
+
+    def stop(self) -> None:
+        """Make :meth:`run` return (does not close anything)."""
+        self._stop_event.set()
+
+    async def run(self) -> None:
+        """Wait until :meth:`stop` (or :meth:`close`) is called."""
+        await self._stop_event.wait()
+
+    async def close(self) -> None:
+        """Unsubscribe everything (storing tracked offsets), close every connection.
+
+        Callable from inside a message callback: the callback's subscription stops
+        delivering as soon as the callback returns.
+        """
+        self.stop()
+        self._closing = True
+        for sid in list(self._subs):
+            await self.unsubscribe(sid)
+        conns, self._conns = self._conns, []
+        for conn in conns:
+            await self._close_client(conn.client)
+        locator, self._locator = self._locator, None
+        if locator is not None:
+            await self._close_client(locator)
+        current = asyncio.current_task()
+        for task in list(self._tasks):
+            if task is not current:
+                task.cancel()
+
+    @property
+    def default_client(self) -> Awaitable[Client]:
+        """The locator connection (``await consumer.default_client``, as rstream)."""
+        return self._get_locator()
+
+    async def _get_locator(self) -> Client:
+        async with self._locator_lock:
+            locator = self._locator
+            if locator is None or locator.is_closed:
+                name = f"locator-{self._connection_name}"
+                locator = self._locator = await Client.connect(
+                    self._host, self._port, connection_name=name, **self._client_kwargs
+                )
+            return locator
+
+    @staticmethod
+    async def _close_client(client: Client) -> None:
+        try:
+            await client.close()
+        except Exception:  # already gone
+            log.debug("error closing a connection", exc_info=True)
+
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ------------------------------------------------------------------ stream management
+
+    async def create_stream(
+        self, stream: str, arguments: Mapping[str, Any] | None = None, exists_ok: bool = False
+    ) -> None:
+        """Create ``stream``; argument values are stringified (``max-length-bytes``, ...)."""
+        args = {str(k): str(v) for k, v in (arguments or {}).items()}
+        try:
+            await (await self._get_locator()).create_stream(stream, args or None)
+        except StreamAlreadyExists:
+            if not exists_ok:
+                raise
+
+    async def delete_stream(self, stream: str, missing_ok: bool = False) -> None:
+        """Delete ``stream`` (:class:`StreamDoesNotExist` unless ``missing_ok``)."""
+        try:
+            await (await self._get_locator()).delete_stream(stream)
+        except StreamDoesNotExist:
+            if not missing_ok:
+                raise
+
+    async def stream_exists(self, stream: str, on_close_event: bool = False) -> bool:
+        """Whether ``stream`` exists."""
+        return await (await self._get_locator()).stream_exists(stream)
+
+    async def stream_stats(self, stream: str) -> dict[str, int]:
+        """StreamStats: ``first_chunk_id``, ``committed_chunk_id``, ``last_chunk_id`` (-1 = none)."""
+        return await (await self._get_locator()).stream_stats(stream)
+
+    def clean_list(self, stream: str) -> None:
+        """Recovery hook: ``stream`` is gone; its subscriptions end (see :meth:`_handle_loss`)."""
+
+    # ------------------------------------------------------------------ offsets
+
+    async def store_offset(self, stream: str, subscriber_name: str, offset: int) -> None:
+        """StoreOffset (fire and forget)."""
+        if not subscriber_name:
+            raise ValueError("subscriber_name must not be empty")
+        (await self._get_locator()).store_offset(subscriber_name, stream, offset)
+
+    async def query_offset(self, stream: str, subscriber_name: str) -> int:
+        """The stored offset of ``subscriber_name`` on ``stream``.
+
+        :raises ValueError: empty name; :raises OffsetNotFound: nothing stored.
+        """
+        if not subscriber_name:
+            raise ValueError("subscriber_name must not be empty")
+        return await (await self._get_locator()).query_offset(subscriber_name, stream)
+
+    def _store_offset_nowait(self, sub: Subscription, offset: int) -> bool:
+        client = sub.client
+        if client is None or client.is_closed:
+            client = self._locator
+        if client is None or client.is_closed or sub.name is None:
+            return False
+        try:
+            client.store_offset(sub.name, sub.stream, offset)
+        except Exception:
+            log.debug("store_offset failed", exc_info=True)
+            return False
+        return True
+
+    # ------------------------------------------------------------------ subscriptions
+
+    async def get_available_id(self) -> int:
+        """The subscriber id the next :meth:`subscribe` would get."""
+        return self._peek_id()
+
+    def _peek_id(self) -> int:
+        if self._next_id < _MAX_IDS and self._next_id not in self._subs:
+            return self._next_id
+        for i in range(_MAX_IDS):
+            if i not in self._subs:
+                return i
+        raise MaxConsumersPerInstance(f"no free subscriber id (max {_MAX_IDS})")
+
+    async def subscribe(
+        self,
+        stream: str,
+        callback: MessageCallback,
+        *,
+        decoder: Callable[[Any], Any] | None = None,
+        offset_specification: ConsumerOffsetSpecification | None = None,
+        initial_credit: int = 10,
+        properties: Mapping[str, Any] | None = None,
+        subscriber_name: str | None = None,
+        consumer_update_listener: UpdateListener | None = None,
+        filter_input: FilterConfiguration | None = None,
+        credit_policy: CreditPolicy | str = CreditPolicy.AFTER_PROCESSING,
+        offset_tracking: OffsetTracking | bool | None = None,
+    ) -> int:
+        """Subscribe ``callback(message, MessageContext)`` (sync or async) to ``stream``.
+
+        Beyond rstream: ``credit_policy`` (see :class:`CreditPolicy`) and
+        ``offset_tracking`` (``True`` or an :class:`OffsetTracking`: store the offset of
+        the last processed message periodically and on close; needs a subscriber name).
+
+        :return: the subscriber id.
+        """
+        if not callable(callback):
+            raise TypeError("callback must be callable")
+        sub = self._new_subscription(
+            stream, callback, decoder, offset_specification, initial_credit, properties,
+            subscriber_name, consumer_update_listener, filter_input, credit_policy, offset_tracking,
+        )  # fmt: skip
+        await self._activate(sub)
+        sub.task = asyncio.ensure_future(sub.run_worker())
+        return sub.id
+
+    def iterate(
+        self,
+        stream: str,
+        *,
+        decoder: Callable[[Any], Any] | None = None,
+        offset_specification: ConsumerOffsetSpecification | None = None,
+        initial_credit: int = 10,
+        properties: Mapping[str, Any] | None = None,
+        subscriber_name: str | None = None,
+        consumer_update_listener: UpdateListener | None = None,
+        filter_input: FilterConfiguration | None = None,
+        offset_tracking: OffsetTracking | bool | None = None,
+    ) -> MessageStream:
+        """``async for message, context in consumer.iterate(stream, ...)``.
+
+        Subscribes on first use; at most ``initial_credit`` chunks are buffered; a chunk's
+        credit goes back when the loop asks for the message after its last one.  Use
+        ``async with`` (or :meth:`MessageStream.aclose`) to unsubscribe before
+        :meth:`close`.
+        """
+        sub = self._new_subscription(
+            stream, None, decoder, offset_specification, initial_credit, properties,
+            subscriber_name, consumer_update_listener, filter_input, CreditPolicy.AFTER_PROCESSING,
+            offset_tracking,
+        )  # fmt: skip
+        return MessageStream(self, sub)
+
+    def iterate_batches(
+        self,
+        stream: str,
+        *,
+        decoder: Callable[[Any], Any] | None = None,
+        offset_specification: ConsumerOffsetSpecification | None = None,
+        initial_credit: int = 10,
+        properties: Mapping[str, Any] | None = None,
+        subscriber_name: str | None = None,
+        consumer_update_listener: UpdateListener | None = None,
+        filter_input: FilterConfiguration | None = None,
+        offset_tracking: OffsetTracking | bool | None = None,
+    ) -> BatchStream:
+        """``async for batch in consumer.iterate_batches(stream, ...)``: one :class:`MessageBatch`
+        per chunk (same back-pressure as :meth:`iterate`)."""
+        sub = self._new_subscription(
+            stream, None, decoder, offset_specification, initial_credit, properties,
+            subscriber_name, consumer_update_listener, filter_input, CreditPolicy.AFTER_PROCESSING,
+            offset_tracking,
+        )  # fmt: skip
+        return BatchStream(self, sub)
+
+    def _new_subscription(
+        self,
+        stream: str,
+        callback: MessageCallback | None,
+        decoder: Callable[[Any], Any] | None,
+        offset_specification: ConsumerOffsetSpecification | None,
+        initial_credit: int,
+        properties: Mapping[str, Any] | None,
+        subscriber_name: str | None,
+        listener: UpdateListener | None,
+        filter_input: FilterConfiguration | None,
+        credit_policy: CreditPolicy | str,
+        offset_tracking: OffsetTracking | bool | None,
+    ) -> Subscription:
+        if not stream:
+            raise ValueError("stream must not be empty")
+        check_credit(initial_credit)
+        policy = CreditPolicy(credit_policy)
+        spec = offset_specification if offset_specification is not None else ConsumerOffsetSpecification()
+        wire_offset(spec)  # validates
+        props = build_subscription_properties(properties, filter_input, subscriber_name)
+        tracking: OffsetTracking | None
+        if offset_tracking is True:
+            tracking = OffsetTracking()
+        elif offset_tracking is False or offset_tracking is None:
+            tracking = None
+        else:
+            tracking = offset_tracking
+        if tracking is not None and props.name is None:
+            raise ValueError("offset_tracking needs a subscriber_name (the offset reference)")
+        if listener is not None and not props.single_active:
+            log.warning("consumer_update_listener given without single-active-consumer: it is never called")
+        for other in self._subs.values():
+            if other.stream == stream:
+                raise StreamAlreadySubscribed(f"this consumer already subscribes to stream {stream!r}")
+        sid = self._peek_id()
+        self._next_id = sid + 1
+        sub = Subscription(
+            self, sid, stream, callback=callback, decoder=decoder, props=props, offset_spec=spec,
+            initial_credit=initial_credit, credit_policy=policy, listener=listener, tracking=tracking,
+        )  # fmt: skip
+        self._subs[sid] = sub
+        return sub
+
+    async def _activate(self, sub: Subscription) -> None:
+        """First Subscribe of a new subscription (removed again on failure)."""
+        if self._closing:
+            self._subs.pop(sub.id, None)
+            raise ConnectionClosed("the consumer is closed")
+        try:
+            spec = sub.offset_spec
+            skip = spec.offset if spec.offset_type == OffsetType.OFFSET and spec.offset is not None else 0
+            await self._open(sub, spec, skip)
+        except BaseException:
+            self._subs.pop(sub.id, None)
+            if self._next_id == sub.id + 1:
+                self._next_id = sub.id  # the id was never used
+            raise
+
+    async def _open(self, sub: Subscription, spec: ConsumerOffsetSpecification, skip: int) -> None:
+        otype, offset = wire_offset(spec)
+        conn = await self._connection_for(sub.stream)
+        wire_id = conn.free_wire_id(self._max_subs)
+        if wire_id is None:  # pragma: no cover - _connection_for picked a non-full one
+            raise MaxConsumersPerInstance("connection is full")
+        on_chunk = sub.attach(conn.client, wire_id, skip)
+        conn.subs[wire_id] = sub
+        try:
+            await conn.client.subscribe(
+                wire_id, sub.stream, otype, offset, sub.initial_credit,
+                properties=sub.props.properties or None, on_chunk=on_chunk,
+            )  # fmt: skip
+        except BaseException:
+            conn.subs.pop(wire_id, None)
+            sub.detach()
+            if not conn.subs:
+                self._drop_connection(conn)
+            raise
+
+    async def unsubscribe(self, subscriber_id: int) -> None:
+        """Stop a subscription (stores its tracked offset first)."""
+        sub = self._subs.pop(subscriber_id, None)
+        if sub is None:
+            return
+        await self._end(sub)
+
+    async def _end(self, sub: Subscription) -> None:
+        if sub.tracking is not None:
+            sub.store_tracked()
+        sub.close_local()
+        task = sub.task
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+        client, wire_id = sub.client, sub.wire_id
+        sub.detach()
+        conn = next((c for c in self._conns if c.client is client), None)
+        if conn is not None:
+            conn.subs.pop(wire_id, None)
+        if client is not None and not client.is_closed:
+            try:
+                await asyncio.wait_for(client.unsubscribe(wire_id), _UNSUBSCRIBE_TIMEOUT)
+            except Exception:
+                log.debug("unsubscribe of %r failed", sub, exc_info=True)
+        if conn is not None and not conn.subs:
+            self._drop_connection(conn)
+            await self._close_client(conn.client)
+
+    def buffered_chunks(self, subscriber_id: int) -> int:
+        """Chunks received for a subscription and not yet handed to the application."""
+        return self._subs[subscriber_id].buffered_chunks()
+
+    # ------------------------------------------------------------------ connections
+
+    async def _connection_for(self, stream: str) -> _Connection:
+        locator = await self._get_locator()
+        metadata = (await locator.metadata([stream]))[stream]
+        if metadata.code != 1:
+            raise ServerError.for_code(metadata.code, f"metadata of stream {stream!r}")
+        if metadata.leader is None:
+            raise LeaderNotAvailable(f"stream {stream!r} has no leader")
+        candidates = list(metadata.replicas) or [metadata.leader]
+        async with self._conn_lock:
+            wanted = {(b.host, int(b.port)) for b in candidates}
+            for conn in self._conns:
+                if conn.key in wanted and not conn.client.is_closed and len(conn.subs) < self._max_subs:
+                    return conn
+            broker = random.choice(candidates)
+            client, key = await self._connect(broker.host, int(broker.port), wanted, metadata.leader)
+            conn = _Connection(client, key)
+            client.on_consumer_update = functools.partial(self._on_consumer_update, conn)
+            client.on_metadata_update = functools.partial(self._on_metadata_update, conn)
+            client.add_close_listener(functools.partial(self._on_connection_closed, conn))
+            self._conns.append(conn)
+            return conn
+
+    async def _connect(
+        self, host: str, port: int, wanted: set[tuple[str, int]], leader: Any
+    ) -> tuple[Client, tuple[str, int]]:
+        kwargs = dict(self._client_kwargs, connection_name=self._connection_name)
+        if not self._lb_mode:
+            return await Client.connect(host, port, **kwargs), (host, port)
+        fallback = {(leader.host, int(leader.port))}
+        for attempt in range(max(self._max_retries, 1)):
+            client = await Client.connect(self._host, self._port, **kwargs)
+            key = (str(client.advertised_host), int(client.advertised_port))
+            if key in wanted or (attempt >= self._max_retries // 2 and key in fallback):
+                return client, key
+            await self._close_client(client)
+            await asyncio.sleep(_LB_RETRY_DELAY)
+        raise BrokerResolutionMaxRetryError(
+            f"could not reach any of {sorted(wanted)} through {self._host}:{self._port} "
+            f"after {self._max_retries} attempts (load_balancer_mode)"
+        )
+
+    def _drop_connection(self, conn: _Connection) -> None:
+        if conn in self._conns:
+            self._conns.remove(conn)
+        if not conn.client.is_closed:
+            self._spawn(self._close_client(conn.client))
+
+    # ------------------------------------------------------------------ server events (run in data_received)
+
+    def _on_connection_closed(self, conn: _Connection, exc: BaseException | None) -> None:
+        if conn in self._conns:
+            self._conns.remove(conn)
+        subs = list(conn.subs.values())
+        conn.subs.clear()
+        if self._closing or not subs:
+            return
+        for sub in subs:
+            sub.detach()
+        error = exc if exc is not None else ConnectionClosed("connection closed")
+        self._spawn(self._handle_loss("Connection Closed", subs, error))
+
+    def _on_metadata_update(self, conn: _Connection, stream: str, code: int) -> None:
+        subs = [s for s in conn.subs.values() if s.stream == stream]
+        for sub in subs:
+            conn.subs.pop(sub.wire_id, None)
+            sub.detach()
+        if not conn.subs:
+            self._drop_connection(conn)
+        if subs and not self._closing:
+            error = ServerError.for_code(code, f"metadata update for stream {stream!r}")
+            self._spawn(self._handle_loss("Metadata Update", subs, error))
+
+    def _on_consumer_update(self, conn: _Connection, wire_id: int, active: bool, correlation_id: int) -> None:
+        sub = conn.subs.get(wire_id)
+        if sub is None:
+            conn.client.consumer_update_response(correlation_id, 0, 0)
+            return
+        self._spawn(self._answer_consumer_update(conn.client, sub, active, correlation_id))
+
+    # ------------------------------------------------------------------ single active consumer
+
+    async def _answer_consumer_update(
+        self, client: Client, sub: Subscription, active: bool, corr: int
+    ) -> None:
+        gen = sub.gen
+        try:
+            spec = await asyncio.wait_for(self._update_spec(sub, active), _CONSUMER_UPDATE_TIMEOUT)
+            otype, offset = wire_offset(spec)
+        except Exception:
+            log.exception("consumer_update_listener of stream %r failed; using the default", sub.stream)
+            otype, offset = wire_offset(await self._default_update_spec(sub, active))
+        if active and gen == sub.gen:
+            sub.skip_below = offset if otype == OffsetType.OFFSET else 0
+        if not client.is_closed:
+            client.consumer_update_response(corr, otype, offset)
+
+    async def _update_spec(
+        self, sub: Subscription, active: bool
+    ) -> ConsumerOffsetSpecification | OffsetSpecification:
+        if sub.listener is None:
+            return await self._default_update_spec(sub, active)
+        ctx = EventContext(self, sub.stream, sub.id, sub.name, sub.name)
+        result = await _maybe_await(sub.listener(active, ctx))
+        if not isinstance(result, (OffsetSpecification, ConsumerOffsetSpecification)):
+            raise TypeError(f"consumer_update_listener must return an OffsetSpecification, got {result!r}")
+        return result
+
+    async def _default_update_spec(
+        self, sub: Subscription, active: bool
+    ) -> ConsumerOffsetSpecification | OffsetSpecification:
+        """Activation: after the stored offset / the last received one, else the requested spec."""
+        if not active:
+            if sub.tracking is not None:
+                sub.store_tracked()
+            return OffsetSpecification(0, 0)
+        resume: int | None = sub.next_offset
+        if sub.name is not None:
+            try:
+                stored = await self.query_offset(sub.stream, sub.name)
+                resume = stored + 1 if resume is None else max(resume, stored + 1)
+            except OffsetNotFound:
+                pass
+            except Exception:
+                log.warning("query_offset for %r failed during activation", sub.name, exc_info=True)
+        if resume is not None:
+            return ConsumerOffsetSpecification(OffsetType.OFFSET, resume)
+        return sub.offset_spec
+
+    # ------------------------------------------------------------------ recovery
+
+    async def _handle_loss(self, reason: str, subs: list[Subscription], error: BaseException) -> None:
+        streams = sorted({s.stream for s in subs})
+        enabled = self._recovery.is_enabled
+        if not enabled:
+            for sub in subs:
+                self._subs.pop(sub.id, None)
+        if self._on_close_handler is not None:
+            try:
+                await _maybe_await(self._on_close_handler(OnClosedErrorInfo(reason, streams)))
+            except Exception:
+                log.exception("on_close_handler failed")
+        if not enabled:
+            for sub in subs:
+                sub.fail(error)
+            return
+        await asyncio.gather(*(self._recover(sub, error) for sub in subs))
+
+    async def _recover(self, sub: Subscription, error: BaseException) -> None:
+        strategy = self._recovery
+        last: BaseException = error
+        for attempt in range(1, strategy.max_retries + 1):
+            if sub.closed or self._closing:
+                return
+            try:
+                reopen = functools.partial(self._reopen, sub)
+                if await strategy.recover(self, sub.stream, last, attempt, reopen):
+                    log.info("subscription %d on stream %r recovered", sub.id, sub.stream)
+                    return
+                last = StreamDoesNotExist(f"stream {sub.stream!r} no longer exists")
+                break
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.info("recovery of stream %r, attempt %d failed: %r", sub.stream, attempt, exc)
+                last = exc
+        log.warning("giving up recovery of subscription %d on stream %r: %r", sub.id, sub.stream, last)
+        self._subs.pop(sub.id, None)
+        sub.fail(last)
+
+    async def _reopen(self, sub: Subscription, stream: str) -> None:
+        if sub.closed or self._closing:
+            return
+        spec, skip = sub.resume_spec()
+        await self._open(sub, spec, skip)

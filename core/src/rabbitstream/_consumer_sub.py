@@ -1,0 +1,445 @@
+"""One subscription: bounded chunk queue, credit accounting, trimming, dispatch, tracking.
+
+The transport hands each parsed :class:`~rabbitstream.protocol.Chunk` to
+:meth:`Subscription.on_chunk` (synchronously, inside ``data_received``).  The chunk, not
+one object per message, is queued; messages are decoded lazily right before the user
+sees them, by the subscription's worker task (callback mode) or by the async iterator
+that pulls from the queue (:mod:`rabbitstream._consumer_iter`).
+
+Credit: the broker sends one chunk per credit.  With the default
+:attr:`CreditPolicy.AFTER_PROCESSING` a credit goes back only once a chunk has been
+fully handed to the application, so at most ``initial_credit`` chunks are ever buffered,
+however slow the callback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import functools
+import inspect
+import logging
+from collections.abc import Callable, Iterator
+from itertools import count, islice, repeat
+from typing import TYPE_CHECKING, Any
+
+from rabbitstream._consumer_types import (
+    CreditPolicy,
+    MessageBatch,
+    MessageContext,
+    OffsetTracking,
+    SubscriptionProperties,
+)
+from rabbitstream.constants import ConsumerOffsetSpecification, OffsetType
+
+if TYPE_CHECKING:
+    from rabbitstream._client import Client
+    from rabbitstream._consumer import Consumer
+    from rabbitstream.protocol._chunk import Chunk
+
+__all__ = ["Subscription", "is_async_callable"]
+
+log = logging.getLogger("rabbitstream.consumer")
+
+_new_tuple = tuple.__new__
+_isawaitable = inspect.isawaitable
+
+
+def is_async_callable(fn: object) -> bool:
+    """Whether calling ``fn`` returns a coroutine (functions, partials, ``async __call__``)."""
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None))  # noqa: B004
+
+
+_QueueItem = tuple["Chunk", int, int]  # (chunk, first offset to deliver, generation)
+
+
+class Subscription:
+    """State of one subscription of a :class:`~rabbitstream.Consumer` (internal)."""
+
+    __slots__ = (
+        "_store_timer",
+        "_unstored",
+        "callback",
+        "client",
+        "closed",
+        "consumer",
+        "credit_policy",
+        "decode",
+        "error",
+        "gen",
+        "id",
+        "initial_credit",
+        "is_async",
+        "last_offset",
+        "listener",
+        "name",
+        "next_offset",
+        "offset_spec",
+        "owed",
+        "post_filter",
+        "props",
+        "queue",
+        "skip_below",
+        "stored_offset",
+        "stream",
+        "task",
+        "tracking",
+        "waiter",
+        "wire_id",
+    )
+
+    def __init__(
+        self,
+        consumer: Consumer,
+        subscriber_id: int,
+        stream: str,
+        *,
+        callback: Callable[[Any, MessageContext], Any] | None,
+        decoder: Callable[[Any], Any] | None,
+        props: SubscriptionProperties,
+        offset_spec: ConsumerOffsetSpecification,
+        initial_credit: int,
+        credit_policy: CreditPolicy,
+        listener: Callable[..., Any] | None,
+        tracking: OffsetTracking | None,
+    ) -> None:
+        self.consumer = consumer
+        self.id = subscriber_id
+        self.stream = stream
+        self.callback = callback
+        self.is_async = callback is not None and is_async_callable(callback)
+        self.decode: Callable[[Any], Any] = decoder if decoder is not None else bytes
+        self.props = props
+        self.name = props.name
+        self.post_filter = props.post_filter
+        self.offset_spec = offset_spec
+        self.initial_credit = initial_credit
+        self.credit_policy = credit_policy
+        self.listener = listener
+        self.tracking = tracking
+        self.queue: collections.deque[_QueueItem] = collections.deque()
+        self.waiter: asyncio.Future[None] | None = None
+        self.client: Client | None = None
+        self.wire_id = -1
+        self.gen = 0
+        self.owed = 0
+        self.skip_below = 0
+        self.next_offset: int | None = None  # offset after the last record received
+        self.last_offset: int | None = None  # offset of the last record handed to the application
+        self.stored_offset: int | None = None
+        self._unstored = 0
+        self._store_timer: asyncio.TimerHandle | None = None
+        self.closed = False
+        self.error: BaseException | None = None  # terminal error (connection lost, no recovery)
+        self.task: asyncio.Task[None] | None = None
+
+    # ------------------------------------------------------------------ attach / detach
+
+    def attach(self, client: Client, wire_id: int, skip_below: int) -> Callable[[Chunk], None]:
+        """Bind to a connection before Subscribe; :return: the ``on_chunk`` callback."""
+        self.gen += 1
+        self.client = client
+        self.wire_id = wire_id
+        self.owed = 0
+        self.skip_below = skip_below
+        return functools.partial(self.on_chunk, self.gen)
+
+    def detach(self) -> None:
+        """Forget the connection (lost, or the broker dropped the subscription)."""
+        self.gen += 1
+        self.client = None
+        self.wire_id = -1
+        self.owed = 0
+
+    def resume_spec(self) -> tuple[ConsumerOffsetSpecification, int]:
+        """Where a re-subscription starts: after the last record received, else as asked.
+
+        :return: the offset specification and the offset below which records are dropped.
+        """
+        if self.next_offset is not None:
+            return ConsumerOffsetSpecification(OffsetType.OFFSET, self.next_offset), self.next_offset
+        spec = self.offset_spec
+        skip = spec.offset if spec.offset_type == OffsetType.OFFSET and spec.offset is not None else 0
+        return spec, skip
+
+    # ------------------------------------------------------------------ transport side (sync)
+
+    def on_chunk(self, gen: int, chunk: Chunk) -> None:
+        """Queue a delivered chunk (runs inside ``data_received``; never blocks)."""
+        if gen != self.gen or self.closed:
+            return
+        start = chunk.chunk_id
+        end = start + chunk.num_records
+        skip = self.skip_below
+        if start < skip:
+            if end <= skip:  # entirely before the requested offset: drop, give the credit back
+                self.credit(gen)
+                return
+            start = skip
+        self.next_offset = end
+        queue = self.queue
+        queue.append((chunk, start, gen))
+        if self.credit_policy is CreditPolicy.ON_ARRIVAL:
+            if len(queue) <= self.initial_credit:
+                self.credit(gen)
+            else:
+                self.owed += 1
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def credit(self, gen: int, n: int = 1) -> None:
+        """Give ``n`` credits on the connection of generation ``gen`` (if still current)."""
+        client = self.client
+        if gen == self.gen and client is not None and not client.is_closed:
+            try:
+                client.credit(self.wire_id, n)
+            except Exception:  # connection going away: recovery re-subscribes with full credit
+                log.debug("credit on a closing connection ignored", exc_info=True)
+
+    def wake(self) -> None:
+        """Wake the consumer side (close, failure)."""
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def fail(self, exc: BaseException) -> None:
+        """The subscription is gone for good (no recovery): end iteration after the queue."""
+        self.error = exc
+        self.wake()
+
+    # ------------------------------------------------------------------ application side
+
+    async def next_item(self) -> _QueueItem | None:
+        """The next queued chunk, waiting for one; ``None`` when closed or failed."""
+        queue = self.queue
+        while not queue:
+            if self.closed or self.error is not None:
+                return None
+            waiter = self.waiter = asyncio.get_running_loop().create_future()
+            try:
+                await waiter
+            finally:
+                self.waiter = None
+        if self.closed:
+            return None
+        item = queue.popleft()
+        if self.owed:
+            self.owed -= 1
+            self.credit(self.gen)
+        return item
+
+    def chunk_done(self, gen: int, last_offset: int, count: int) -> None:
+        """A chunk was handed over up to ``last_offset``: credit and offset tracking."""
+        if self.credit_policy is CreditPolicy.AFTER_PROCESSING:
+            self.credit(gen)
+        if last_offset >= 0:
+            self.last_offset = last_offset
+            if self.tracking is not None:
+                self._track(count)
+
+    def _track(self, count: int) -> None:
+        tracking = self.tracking
+        assert tracking is not None
+        self._unstored += count
+        if self._unstored >= tracking.messages:
+            self.store_tracked()
+        elif self._store_timer is None:
+            self._store_timer = asyncio.get_running_loop().call_later(tracking.seconds, self.store_tracked)
+
+    def store_tracked(self) -> None:
+        """Store the last processed offset now if it moved since the last store."""
+        timer = self._store_timer
+        if timer is not None:
+            timer.cancel()
+            self._store_timer = None
+        self._unstored = 0
+        offset = self.last_offset
+        if offset is None or offset == self.stored_offset or self.name is None:
+            return
+        if self.consumer._store_offset_nowait(self, offset):
+            self.stored_offset = offset
+
+    async def run_worker(self) -> None:
+        """Callback mode: deliver queued chunks one after the other until closed."""
+        try:
+            while True:
+                item = await self.next_item()
+                if item is None:
+                    return
+                chunk, start, gen = item
+                last, n = await self._dispatch(chunk, start)
+                self.chunk_done(gen, last, n)
+                if self.closed:
+                    return
+                if self.queue:
+                    await asyncio.sleep(0)  # let other subscriptions and the reader run
+        except asyncio.CancelledError:
+            raise
+        except BaseException:  # pragma: no cover - defensive: never die silently
+            log.exception("consumer worker of stream %r crashed", self.stream)
+            raise
+
+    async def _dispatch(self, chunk: Chunk, start: int) -> tuple[int, int]:
+        """Hand one chunk's messages to the callback. :return: (last offset, messages seen)."""
+        if self.post_filter is None and start <= chunk.chunk_id:
+            return await self._dispatch_fast(chunk)
+        try:
+            records = chunk.records() if start <= chunk.chunk_id else chunk.records_from(start)
+        except Exception:  # corrupt chunk (DecodeError) or missing compression plugin
+            self._error(start)
+            return -1, 0
+        decode = self.decode
+        callback = self.callback
+        assert callback is not None
+        pf = self.post_filter
+        consumer, stream, sid, name = self.consumer, self.stream, self.id, self.name
+        ts, committed = chunk.timestamp, chunk.committed_chunk_id
+        new = _new_tuple
+        cls = MessageContext
+        isawaitable = _isawaitable
+        offset = -1
+        seen = 0
+        for offset, data in records:
+            seen += 1
+            try:
+                msg = decode(data)
+                if pf is None or pf(msg):
+                    r = callback(msg, new(cls, (consumer, stream, sid, name, offset, ts, committed)))
+                    if r is not None and isawaitable(r):
+                        await r
+            except Exception:
+                self._error(offset)
+            if self.closed:
+                break
+        return offset, seen
+
+    async def _dispatch_fast(self, chunk: Chunk) -> tuple[int, int]:
+        """Whole chunk, no post-filter: decoding and contexts built by C iterators.
+
+        ``zip`` pulls the decoded message before the context, so when the decoder raises,
+        ``next(offsets)`` is the offset of the undecodable message: log it and resume after.
+        """
+        try:
+            messages = chunk.messages()
+        except Exception:  # corrupt chunk (DecodeError) or missing compression plugin
+            self._error(chunk.chunk_id)
+            return -1, 0
+        callback = self.callback
+        assert callback is not None
+        decode = self.decode
+        first = chunk.chunk_id
+        total = len(messages)
+        head = (repeat(self.consumer), repeat(self.stream), repeat(self.id), repeat(self.name))
+        tail = (repeat(chunk.timestamp), repeat(chunk.committed_chunk_id))
+        isawaitable = _isawaitable
+        is_async = self.is_async
+        index = 0
+        while index < total:
+            offsets = count(first + index)
+            contexts = map(_new_tuple, repeat(MessageContext), zip(*head, offsets, *tail, strict=False))
+            decoded = map(decode, islice(messages, index, None) if index else messages)
+            try:
+                for msg, ctx in zip(decoded, contexts, strict=False):
+                    try:
+                        if is_async:
+                            await callback(msg, ctx)
+                        else:
+                            r = callback(msg, ctx)
+                            if r is not None and isawaitable(r):
+                                await r
+                    except Exception:
+                        self._error(ctx[4])
+                    if self.closed:
+                        last: int = ctx[4]
+                        return last, last - first + 1
+                return first + total - 1, total
+            except Exception:  # the decoder failed on the next message
+                bad = next(offsets)
+                self._error(bad)
+                index = bad - first + 1
+        return first + total - 1, total
+
+    def _error(self, offset: int) -> None:
+        log.exception(
+            "error decoding/filtering/handling offset %d of stream %r (subscriber %d); message skipped",
+            offset,
+            self.stream,
+            self.id,
+        )
+
+    # ------------------------------------------------------------------ iterator helpers
+
+    def iter_pairs(self, chunk: Chunk, start: int, state: list[int]) -> Iterator[tuple[Any, MessageContext]]:
+        """``(message, context)`` pairs of one chunk; ``state`` gets [last offset, count]."""
+        try:
+            records = chunk.records() if start <= chunk.chunk_id else chunk.records_from(start)
+        except Exception:  # corrupt chunk (DecodeError) or missing compression plugin
+            self._error(start)
+            return
+        decode = self.decode
+        pf = self.post_filter
+        consumer, stream, sid, name = self.consumer, self.stream, self.id, self.name
+        ts, committed = chunk.timestamp, chunk.committed_chunk_id
+        new = _new_tuple
+        cls = MessageContext
+        for offset, data in records:
+            state[0] = offset
+            state[1] += 1
+            try:
+                msg = decode(data)
+                if pf is not None and not pf(msg):
+                    continue
+            except Exception:
+                self._error(offset)
+                continue
+            yield msg, new(cls, (consumer, stream, sid, name, offset, ts, committed))
+
+    def make_batch(self, chunk: Chunk, start: int) -> tuple[MessageBatch[Any], int, int]:
+        """The messages of one chunk. :return: (batch, last offset, records seen)."""
+        records = chunk.records() if start <= chunk.chunk_id else chunk.records_from(start)
+        decode = self.decode
+        pf = self.post_filter
+        messages: list[Any] = []
+        offsets: list[int] = []
+        append_m = messages.append
+        append_o = offsets.append
+        offset = -1
+        seen = 0
+        for offset, data in records:
+            seen += 1
+            try:
+                msg = decode(data)
+                if pf is not None and not pf(msg):
+                    continue
+            except Exception:
+                self._error(offset)
+                continue
+            append_m(msg)
+            append_o(offset)
+        seq: list[int] | range = offsets
+        if seen == len(offsets) and offsets:
+            seq = range(offsets[0], offsets[-1] + 1)
+        batch = MessageBatch(
+            self.stream, self.id, chunk.chunk_id, chunk.timestamp, chunk.committed_chunk_id, messages, seq
+        )
+        return batch, offset, seen
+
+    def close_local(self) -> None:
+        """Stop delivering: drop queued chunks, wake waiters, cancel timers."""
+        self.closed = True
+        self.queue.clear()
+        timer = self._store_timer
+        if timer is not None:
+            timer.cancel()
+            self._store_timer = None
+        self.wake()
+
+    def buffered_chunks(self) -> int:
+        """Chunks received and not yet taken by the application (for tests / metrics)."""
+        return len(self.queue)
+
+    def __repr__(self) -> str:
+        return f"<Subscription {self.id} stream={self.stream!r} name={self.name!r} wire_id={self.wire_id}>"

@@ -1,0 +1,626 @@
+"""AMQP 1.0 decoder: bytes → message sections → ``AMQPMessage``.
+
+One reader function per constructor byte, in a 256-entry table (two tables: text
+as ``bytes`` like rstream, or as ``str``).  Every length and count is checked
+against the bytes that remain before anything is sliced or allocated, compound
+sizes must match their content, nesting is limited to :data:`MAX_DEPTH`: hostile
+input costs at most linear work and a bounded amount of memory, and ends in
+:class:`AmqpDecodeError`.
+"""
+
+from __future__ import annotations
+
+import struct
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from rabbitstream_amqp._message import AMQPMessage, Header, Properties
+from rabbitstream_amqp._types import (
+    AmqpDecodeError,
+    Array,
+    Byte,
+    Char,
+    Decimal32,
+    Decimal64,
+    Decimal128,
+    Described,
+    Float,
+    Long,
+    Short,
+    Symbol,
+    Timestamp,
+    UByte,
+    UInt,
+    ULong,
+    UShort,
+)
+
+__all__ = [
+    "MAX_DEPTH",
+    "decode_message",
+    "decode_value",
+]
+
+#: Deepest nesting of lists, maps, arrays and described values accepted.
+MAX_DEPTH = 64
+#: Most elements accepted in an array whose elements take no bytes (null, true, ...).
+MAX_ZERO_WIDTH_ARRAY = 65536
+
+_Reader = Callable[[bytes, int, int, int], tuple[Any, int]]
+
+_B = struct.Struct(">B")
+_H = struct.Struct(">H")
+_h = struct.Struct(">h")
+_I = struct.Struct(">I")
+_i = struct.Struct(">i")
+_Q = struct.Struct(">Q")
+_q = struct.Struct(">q")
+_f = struct.Struct(">f")
+_d = struct.Struct(">d")
+_II = struct.Struct(">II")
+_b = struct.Struct(">b")
+
+_int_new = int.__new__
+_str_new = str.__new__
+_float_new = float.__new__
+_bytes_new = bytes.__new__
+_tuple_new = tuple.__new__
+
+
+def _truncated(pos: int) -> AmqpDecodeError:
+    return AmqpDecodeError("truncated AMQP data", pos)
+
+
+# --------------------------------------------------------------------------- fixed width
+def _fixed(st: struct.Struct, wrap: type | None) -> _Reader:
+    size = st.size
+    unpack = st.unpack_from
+    if wrap is None:
+
+        def read(buf: bytes, pos: int, end: int, depth: int) -> tuple[Any, int]:
+            e = pos + size
+            if e > end:
+                raise _truncated(pos)
+            return unpack(buf, pos)[0], e
+
+    else:
+        new = float.__new__ if issubclass(wrap, float) else int.__new__
+
+        def read(buf: bytes, pos: int, end: int, depth: int) -> tuple[Any, int]:
+            e = pos + size
+            if e > end:
+                raise _truncated(pos)
+            return new(wrap, unpack(buf, pos)[0]), e
+
+    return read
+
+
+def _const(value: Any) -> _Reader:
+    def read(buf: bytes, pos: int, end: int, depth: int) -> tuple[Any, int]:
+        return value, pos
+
+    return read
+
+
+def _r_bool(buf: bytes, pos: int, end: int, depth: int) -> tuple[Any, int]:
+    if pos >= end:
+        raise _truncated(pos)
+    b = buf[pos]
+    if b > 1:
+        raise AmqpDecodeError(f"invalid boolean byte 0x{b:02x}", pos)
+    return b == 1, pos + 1
+
+
+def _r_small(wrap: type) -> _Reader:
+    def read(buf: bytes, pos: int, end: int, depth: int) -> tuple[Any, int]:
+        if pos >= end:
+            raise _truncated(pos)
+        return _int_new(wrap, buf[pos]), pos + 1
+
+    return read
+
+
+def _r_smallint(buf: bytes, pos: int, end: int, depth: int) -> tuple[Any, int]:
+    if pos >= end:
+        raise _truncated(pos)
+    b = buf[pos]
+    return (b - 256 if b > 127 else b), pos + 1
+
+
+def _r_smalllong(buf: bytes, pos: int, end: int, depth: int) -> tuple[Any, int]:
+    if pos >= end:
+        raise _truncated(pos)
+    b = buf[pos]
+    return _int_new(Long, b - 256 if b > 127 else b), pos + 1
+
+
+def _r_char(buf: bytes, pos: int, end: int, depth: int) -> tuple[Any, int]:
+    e = pos + 4
+    if e > end:
+        raise _truncated(pos)
+    cp = _I.unpack_from(buf, pos)[0]
+    if cp > 0x10FFFF:
+        raise AmqpDecodeError(f"invalid char code point {cp:#x}", pos)
+    return _str_new(Char, chr(cp)), e
+
+
+def _r_raw(size: int, wrap: type) -> _Reader:
+    def read(buf: bytes, pos: int, end: int, depth: int) -> tuple[Any, int]:
+        e = pos + size
+        if e > end:
+            raise _truncated(pos)
+        return _bytes_new(wrap, buf[pos:e]), e
+
+    return read
+
+
+def _r_uuid(buf: bytes, pos: int, end: int, depth: int) -> tuple[Any, int]:
+    e = pos + 16
+    if e > end:
+        raise _truncated(pos)
+    return uuid.UUID(bytes=buf[pos:e]), e
+
+
+# --------------------------------------------------------------------------- variable width
+def _r_vbin8(buf: bytes, pos: int, end: int, depth: int) -> tuple[Any, int]:
+    if pos >= end:
+        raise _truncated(pos)
+    e = pos + 1 + buf[pos]
+    if e > end:
+        raise _truncated(pos)
+    return buf[pos + 1 : e], e
+
+
+def _r_vbin32(buf: bytes, pos: int, end: int, depth: int) -> tuple[Any, int]:
+    if pos + 4 > end:
+        raise _truncated(pos)
+    e = pos + 4 + _I.unpack_from(buf, pos)[0]
+    if e > end:
+        raise _truncated(pos)
+    return buf[pos + 4 : e], e
+
+
+def _r_str8(buf: bytes, pos: int, end: int, depth: int) -> tuple[Any, int]:
+    if pos >= end:
+        raise _truncated(pos)
+    e = pos + 1 + buf[pos]
+    if e > end:
+        raise _truncated(pos)
+    return buf[pos + 1 : e].decode(), e
+
+
+def _r_str32(buf: bytes, pos: int, end: int, depth: int) -> tuple[Any, int]:
+    if pos + 4 > end:
+        raise _truncated(pos)
+    e = pos + 4 + _I.unpack_from(buf, pos)[0]
+    if e > end:
+        raise _truncated(pos)
+    return buf[pos + 4 : e].decode(), e
+
+
+def _r_sym8(buf: bytes, pos: int, end: int, depth: int) -> tuple[Any, int]:
+    if pos >= end:
+        raise _truncated(pos)
+    e = pos + 1 + buf[pos]
+    if e > end:
+        raise _truncated(pos)
+    return _str_new(Symbol, buf[pos + 1 : e].decode()), e
+
+
+def _r_sym32(buf: bytes, pos: int, end: int, depth: int) -> tuple[Any, int]:
+    if pos + 4 > end:
+        raise _truncated(pos)
+    e = pos + 4 + _I.unpack_from(buf, pos)[0]
+    if e > end:
+        raise _truncated(pos)
+    return _str_new(Symbol, buf[pos + 4 : e].decode()), e
+
+
+_SCALARS: dict[int, _Reader] = {
+    0x40: _const(None),
+    0x41: _const(True),
+    0x42: _const(False),
+    0x56: _r_bool,
+    0x50: _r_small(UByte),
+    0x60: _fixed(_H, UShort),
+    0x70: _fixed(_I, UInt),
+    0x52: _r_small(UInt),
+    0x43: _const(_int_new(UInt, 0)),
+    0x80: _fixed(_Q, ULong),
+    0x53: _r_small(ULong),
+    0x44: _const(_int_new(ULong, 0)),
+    0x51: _fixed(_b, Byte),
+    0x61: _fixed(_h, Short),
+    0x71: _fixed(_i, None),
+    0x54: _r_smallint,
+    0x81: _fixed(_q, Long),
+    0x55: _r_smalllong,
+    0x72: _fixed(_f, Float),
+    0x82: _fixed(_d, None),
+    0x74: _r_raw(4, Decimal32),
+    0x84: _r_raw(8, Decimal64),
+    0x94: _r_raw(16, Decimal128),
+    0x73: _r_char,
+    0x83: _fixed(_q, Timestamp),
+    0x98: _r_uuid,
+    0xA0: _r_vbin8,
+    0xB0: _r_vbin32,
+}
+_TEXT_AS_STR: dict[int, _Reader] = {0xA1: _r_str8, 0xB1: _r_str32, 0xA3: _r_sym8, 0xB3: _r_sym32}
+#: text as ``bytes`` (rstream): strings and symbols read like binaries.
+_TEXT_AS_BYTES: dict[int, _Reader] = {0xA1: _r_vbin8, 0xB1: _r_vbin32, 0xA3: _r_vbin8, 0xB3: _r_vbin32}
+_SHORT_TEXT = frozenset((0xA0, 0xA1, 0xA3))
+_ZERO_WIDTH = frozenset((0x40, 0x41, 0x42, 0x43, 0x44, 0x45))
+
+
+def _build_table(text: dict[int, _Reader], as_str: bool) -> list[_Reader]:
+    """The 256 readers of one decoding mode (compound readers close over the table)."""
+
+    def bad(buf: bytes, pos: int, end: int, depth: int) -> tuple[Any, int]:
+        raise AmqpDecodeError(f"invalid AMQP constructor 0x{buf[pos - 1]:02x}", pos - 1)
+
+    table: list[_Reader] = [bad] * 256
+
+    def header8(buf: bytes, pos: int, end: int, depth: int) -> tuple[int, int, int]:
+        """(count, first element pos, compound end) of a list8/map8/array8."""
+        if depth >= MAX_DEPTH:
+            raise AmqpDecodeError(f"AMQP values nested deeper than {MAX_DEPTH}", pos)
+        if pos + 2 > end:
+            raise _truncated(pos)
+        size = buf[pos]
+        ce = pos + 1 + size
+        if size < 1 or ce > end:
+            raise AmqpDecodeError(f"compound size {size} exceeds the data", pos)
+        count = buf[pos + 1]
+        if count > ce - pos - 2:
+            raise AmqpDecodeError(f"compound count {count} exceeds its {size} bytes", pos)
+        return count, pos + 2, ce
+
+    def header32(buf: bytes, pos: int, end: int, depth: int) -> tuple[int, int, int]:
+        if depth >= MAX_DEPTH:
+            raise AmqpDecodeError(f"AMQP values nested deeper than {MAX_DEPTH}", pos)
+        if pos + 8 > end:
+            raise _truncated(pos)
+        size, count = _II.unpack_from(buf, pos)
+        ce = pos + 4 + size
+        if size < 4 or ce > end:
+            raise AmqpDecodeError(f"compound size {size} exceeds the data", pos)
+        if count > ce - pos - 8:
+            raise AmqpDecodeError(f"compound count {count} exceeds its {size} bytes", pos)
+        return count, pos + 8, ce
+
+    def items(buf: bytes, pos: int, ce: int, count: int, depth: int) -> list[Any]:
+        out: list[Any] = [None] * count
+        for i in range(count):
+            if pos >= ce:
+                raise _truncated(pos)
+            c = buf[pos]
+            if c == 0x40:  # null: already in place
+                pos += 1
+            elif c in _SHORT_TEXT:  # vbin8 / str8 / sym8, inline
+                e = pos + 2 + buf[pos + 1]
+                if e > ce:
+                    raise _truncated(pos)
+                if c == 0xA0 or not as_str:
+                    out[i] = buf[pos + 2 : e]
+                elif c == 0xA1:
+                    out[i] = buf[pos + 2 : e].decode()
+                else:
+                    out[i] = _str_new(Symbol, buf[pos + 2 : e].decode())
+                pos = e
+            elif c == 0x54:  # smallint
+                if pos + 1 >= ce:
+                    raise _truncated(pos)
+                b = buf[pos + 1]
+                out[i] = b - 256 if b > 127 else b
+                pos += 2
+            else:
+                out[i], pos = table[c](buf, pos + 1, ce, depth)
+        if pos != ce:
+            raise AmqpDecodeError("compound size does not match its content", pos)
+        return out
+
+    def list8(buf: bytes, pos: int, end: int, depth: int) -> tuple[Any, int]:
+        count, pos, ce = header8(buf, pos, end, depth)
+        return items(buf, pos, ce, count, depth + 1), ce
+
+    def list32(buf: bytes, pos: int, end: int, depth: int) -> tuple[Any, int]:
+        count, pos, ce = header32(buf, pos, end, depth)
+        return items(buf, pos, ce, count, depth + 1), ce
+
+    def pairs(buf: bytes, pos: int, ce: int, count: int, depth: int) -> dict[Any, Any]:
+        out: dict[Any, Any] = {}
+        for _ in range(count >> 1):
+            if pos >= ce:
+                raise _truncated(pos)
+            c = buf[pos]
+            if c in _SHORT_TEXT:  # the usual key: str8 / sym8, inline
+                e = pos + 2 + buf[pos + 1]
+                if e > ce:
+                    raise _truncated(pos)
+                if c == 0xA0 or not as_str:
+                    key: Any = buf[pos + 2 : e]
+                elif c == 0xA1:
+                    key = buf[pos + 2 : e].decode()
+                else:
+                    key = _str_new(Symbol, buf[pos + 2 : e].decode())
+                pos = e
+            else:
+                key, pos = table[c](buf, pos + 1, ce, depth)
+            if pos >= ce:
+                raise _truncated(pos)
+            c = buf[pos]
+            if c in _SHORT_TEXT:
+                e = pos + 2 + buf[pos + 1]
+                if e > ce:
+                    raise _truncated(pos)
+                if c == 0xA0 or not as_str:
+                    value: Any = buf[pos + 2 : e]
+                elif c == 0xA1:
+                    value = buf[pos + 2 : e].decode()
+                else:
+                    value = _str_new(Symbol, buf[pos + 2 : e].decode())
+                pos = e
+            else:
+                value, pos = table[c](buf, pos + 1, ce, depth)
+            try:
+                out[key] = value
+            except TypeError:
+                raise AmqpDecodeError("unhashable AMQP map key", pos) from None
+        if pos != ce:
+            raise AmqpDecodeError("map size does not match its content", pos)
+        return out
+
+    def map8(buf: bytes, pos: int, end: int, depth: int) -> tuple[Any, int]:
+        count, p, ce = header8(buf, pos, end, depth)
+        if count & 1:
+            raise AmqpDecodeError(f"odd AMQP map count {count}", pos)
+        return pairs(buf, p, ce, count, depth + 1), ce
+
+    def map32(buf: bytes, pos: int, end: int, depth: int) -> tuple[Any, int]:
+        count, p, ce = header32(buf, pos, end, depth)
+        if count & 1:
+            raise AmqpDecodeError(f"odd AMQP map count {count}", pos)
+        return pairs(buf, p, ce, count, depth + 1), ce
+
+    def array_body(buf: bytes, pos: int, ce: int, count: int, depth: int) -> Array:
+        if count == 0 and pos == ce:
+            return Array((), 0x40)
+        if pos >= ce:
+            raise _truncated(pos)
+        code = buf[pos]
+        pos += 1
+        descriptor = None
+        has_descriptor = code == 0x00
+        if has_descriptor:
+            if pos >= ce:
+                raise _truncated(pos)
+            descriptor, pos = table[buf[pos]](buf, pos + 1, ce, depth)
+            if pos >= ce:
+                raise _truncated(pos)
+            code = buf[pos]
+            pos += 1
+        if code == 0x00:
+            raise AmqpDecodeError("nested descriptor in an array element constructor", pos - 1)
+        if code in _ZERO_WIDTH:
+            if count > MAX_ZERO_WIDTH_ARRAY:
+                raise AmqpDecodeError(f"array of {count} zero-width elements", pos - 1)
+        elif count > ce - pos:
+            raise AmqpDecodeError(f"array count {count} exceeds its data", pos - 1)
+        read = table[code]
+        out = Array((), code, descriptor)
+        vals = [None] * count
+        for i in range(count):
+            vals[i], pos = read(buf, pos, ce, depth)
+        if pos != ce:
+            raise AmqpDecodeError("array size does not match its content", pos)
+        if has_descriptor:
+            vals = [Described(descriptor, v) for v in vals]
+        out.extend(vals)
+        return out
+
+    def array8(buf: bytes, pos: int, end: int, depth: int) -> tuple[Any, int]:
+        if depth >= MAX_DEPTH:
+            raise AmqpDecodeError(f"AMQP values nested deeper than {MAX_DEPTH}", pos)
+        if pos + 2 > end:
+            raise _truncated(pos)
+        ce = pos + 1 + buf[pos]
+        if buf[pos] < 1 or ce > end:
+            raise AmqpDecodeError("array size exceeds the data", pos)
+        return array_body(buf, pos + 2, ce, buf[pos + 1], depth + 1), ce
+
+    def array32(buf: bytes, pos: int, end: int, depth: int) -> tuple[Any, int]:
+        if depth >= MAX_DEPTH:
+            raise AmqpDecodeError(f"AMQP values nested deeper than {MAX_DEPTH}", pos)
+        if pos + 8 > end:
+            raise _truncated(pos)
+        size, count = _II.unpack_from(buf, pos)
+        ce = pos + 4 + size
+        if size < 4 or ce > end:
+            raise AmqpDecodeError("array size exceeds the data", pos)
+        return array_body(buf, pos + 8, ce, count, depth + 1), ce
+
+    def described(buf: bytes, pos: int, end: int, depth: int) -> tuple[Any, int]:
+        if depth >= MAX_DEPTH:
+            raise AmqpDecodeError(f"AMQP values nested deeper than {MAX_DEPTH}", pos)
+        if pos >= end:
+            raise _truncated(pos)
+        descriptor, pos = table[buf[pos]](buf, pos + 1, end, depth + 1)
+        if pos >= end:
+            raise _truncated(pos)
+        value, pos = table[buf[pos]](buf, pos + 1, end, depth + 1)
+        return Described(descriptor, value), pos
+
+    for code, reader in {**_SCALARS, **text}.items():
+        table[code] = reader
+    table[0x45] = _const_list
+    table[0xC0] = list8
+    table[0xD0] = list32
+    table[0xC1] = map8
+    table[0xD1] = map32
+    table[0xE0] = array8
+    table[0xF0] = array32
+    table[0x00] = described
+    return table
+
+
+def _const_list(buf: bytes, pos: int, end: int, depth: int) -> tuple[Any, int]:
+    return [], pos
+
+
+_TABLE_BYTES = _build_table(_TEXT_AS_BYTES, False)
+_TABLE_STR = _build_table(_TEXT_AS_STR, True)
+
+_SECTION_NAMES = {
+    b"amqp:header:list": 0x70,
+    b"amqp:delivery-annotations:map": 0x71,
+    b"amqp:message-annotations:map": 0x72,
+    b"amqp:properties:list": 0x73,
+    b"amqp:application-properties:map": 0x74,
+    b"amqp:data:binary": 0x75,
+    b"amqp:amqp-sequence:list": 0x76,
+    b"amqp:amqp-value:*": 0x77,
+    b"amqp:footer:map": 0x78,
+}
+_NONE9 = (None,) * 9
+_PAD = [(None,) * k for k in range(14)]
+
+
+def decode_value(data: bytes | bytearray | memoryview, *, text: bool = True) -> Any:
+    """Decode one AMQP value that fills ``data`` exactly.
+
+    :param text: strings and symbols as ``str``/:class:`Symbol` (default) or ``bytes``.
+    :raises AmqpDecodeError: on anything but exactly one valid value.
+    """
+    buf = data if type(data) is bytes else bytes(data)
+    table = _TABLE_STR if text else _TABLE_BYTES
+    try:
+        if not buf:
+            raise _truncated(0)
+        value, pos = table[buf[0]](buf, 1, len(buf), 0)
+    except AmqpDecodeError:
+        raise
+    except (UnicodeDecodeError, ValueError, struct.error, IndexError, RecursionError) as exc:
+        raise AmqpDecodeError(f"invalid AMQP data: {exc}") from None
+    if pos != len(buf):
+        raise AmqpDecodeError("trailing bytes after the AMQP value", pos)
+    return value
+
+
+def _section_code(buf: bytes, pos: int, end: int) -> tuple[int, int]:
+    """Read a section descriptor at ``pos`` (after ``0x00``): (code, position of the value)."""
+    c = buf[pos] if pos < end else -1
+    if c == 0x53 and pos + 1 < end:
+        code = buf[pos + 1]
+        if not 0x70 <= code <= 0x78:
+            raise AmqpDecodeError(f"not an AMQP message section descriptor: 0x{code:02x}", pos)
+        return code, pos + 2
+    if c == -1:
+        raise _truncated(pos)
+    descriptor, p = _TABLE_BYTES[c](buf, pos + 1, end, 1)
+    if type(descriptor) is bytes:
+        code = _SECTION_NAMES.get(descriptor, -1)
+    elif isinstance(descriptor, int) and not isinstance(descriptor, bool):
+        code = int(descriptor) if 0x70 <= descriptor <= 0x78 else -1
+    else:
+        code = -1
+    if code < 0:
+        raise AmqpDecodeError(f"not an AMQP message section descriptor: {descriptor!r}", pos)
+    return code, p
+
+
+def _fit(value: Any, n: int, code: int, pos: int) -> list[Any]:
+    """The fields of a header/properties list, padded with ``None`` or cut to ``n``."""
+    if value is None:
+        return [None] * n
+    if type(value) is not list:
+        raise AmqpDecodeError(f"section 0x{code:02x} must be a list", pos)
+    k = len(value)
+    if k < n:
+        value += _PAD[n - k]
+    elif k > n:
+        del value[n:]
+    return value
+
+
+def _sections(buf: bytes, table: list[_Reader]) -> AMQPMessage:
+    end = len(buf)
+    fields: list[Any] = list(_NONE9)
+    data: list[bytes] | None = None
+    seq: list[Any] | None = None
+    pos = 0
+    while pos < end:
+        if buf[pos] != 0x00:
+            raise AmqpDecodeError(f"expected a message section (0x00), got 0x{buf[pos]:02x}", pos)
+        if pos + 3 < end and buf[pos + 1] == 0x53 and 0x70 <= buf[pos + 2] <= 0x78:
+            code = buf[pos + 2]
+            pos += 3
+        else:
+            code, pos = _section_code(buf, pos + 1, end)
+            if pos >= end:
+                raise _truncated(pos)
+        c = buf[pos]
+        if code == 0x75:
+            if c != 0xA0 and c != 0xB0:
+                raise AmqpDecodeError(f"data section holds constructor 0x{c:02x}, not binary", pos)
+            value, pos = table[c](buf, pos + 1, end, 1)
+            if data is None:
+                data = [value]
+            else:
+                data.append(value)
+            continue
+        value, pos = table[c](buf, pos + 1, end, 1)
+        if code == 0x73:
+            fields[3] = _tuple_new(Properties, _fit(value, 13, code, pos))
+        elif code == 0x74:
+            if value is not None and type(value) is not dict:
+                raise AmqpDecodeError("application-properties section must be a map", pos)
+            fields[4] = value
+        elif code == 0x70:
+            fields[0] = _tuple_new(Header, _fit(value, 5, code, pos))
+        elif code == 0x76:
+            if seq is None:
+                seq = [value]
+            else:
+                seq.append(value)
+        elif code == 0x77:
+            fields[7] = value
+        else:
+            if value is not None and type(value) is not dict:
+                raise AmqpDecodeError(f"section 0x{code:02x} must be a map", pos)
+            fields[(0, 1, 2, 0, 4, 0, 0, 0, 8)[code - 0x70]] = value
+    fields[6] = seq
+    msg: AMQPMessage
+    if data is not None:
+        fields[5] = data[-1]
+        msg = _tuple_new(AMQPMessage, fields)
+        if len(data) > 1:
+            msg._data_sections = data  # type: ignore[attr-defined]
+    else:
+        msg = _tuple_new(AMQPMessage, fields)
+    return msg
+
+
+def decode_message(data: bytes | bytearray | memoryview, text: bool = False) -> AMQPMessage:
+    """Decode the AMQP 1.0 sections of one message.
+
+    :param text: decode strings and symbols to ``str``/:class:`Symbol` instead of ``bytes``.
+    :raises AmqpDecodeError: the data is not a valid AMQP message.
+    """
+    buf = data if type(data) is bytes else bytes(data)
+    n = len(buf)
+    # Fast path: one data section and nothing else: 00 53 75 a0 <n> | b0 <n:4>.
+    if n > 4 and buf[2] == 0x75 and buf[1] == 0x53 and buf[0] == 0:
+        c = buf[3]
+        if c == 0xA0:
+            if buf[4] + 5 == n:
+                return _tuple_new(AMQPMessage, (None, None, None, None, None, buf[5:], None, None, None))
+        elif c == 0xB0 and n >= 8 and _I.unpack_from(buf, 4)[0] + 8 == n:
+            return _tuple_new(AMQPMessage, (None, None, None, None, None, buf[8:], None, None, None))
+    try:
+        return _sections(buf, _TABLE_STR if text else _TABLE_BYTES)
+    except AmqpDecodeError:
+        raise
+    except (UnicodeDecodeError, ValueError, struct.error, IndexError, RecursionError) as exc:
+        raise AmqpDecodeError(f"invalid AMQP message: {exc}") from None

@@ -1,0 +1,137 @@
+"""``AMQPMessage``, ``Header`` and ``Properties``: rstream-compatible message tuples."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+from rabbitstream_amqp._encode import encode_message
+
+__all__ = ["AMQPMessage", "Header", "Properties"]
+
+
+class Header(NamedTuple):
+    """The ``header`` section (descriptor ``0x70``): transport headers."""
+
+    durable: bool | None = None
+    priority: int | None = None  # ubyte
+    ttl: int | None = None  # uint, milliseconds
+    first_acquirer: bool | None = None
+    delivery_count: int | None = None  # uint
+
+
+class Properties(NamedTuple):
+    """The ``properties`` section (descriptor ``0x73``): the immutable standard properties.
+
+    Text fields accept ``str`` or ``bytes``; ``message_id``/``correlation_id`` also
+    accept ``int`` (``ulong``) and :class:`uuid.UUID`; the two times are int
+    milliseconds (or :class:`datetime.datetime`).  The decoder returns text as
+    ``bytes`` (:func:`amqp_decoder`) or ``str`` (:func:`amqp_decoder_str`).
+    """
+
+    message_id: Any = None
+    user_id: bytes | str | None = None
+    to: Any = None
+    subject: Any = None
+    reply_to: Any = None
+    correlation_id: Any = None
+    content_type: Any = None
+    content_encoding: Any = None
+    absolute_expiry_time: Any = None
+    creation_time: Any = None
+    group_id: Any = None
+    group_sequence: int | None = None
+    reply_to_group_id: Any = None
+
+
+class _Fields(NamedTuple):
+    header: Header | None = None
+    delivery_annotations: Mapping[Any, Any] | None = None
+    message_annotations: Mapping[Any, Any] | None = None
+    properties: Properties | None = None
+    application_properties: Mapping[Any, Any] | None = None
+    body: Any = None
+    sequence: list[Any] | None = None
+    value: Any = None
+    footer: Mapping[Any, Any] | None = None
+
+
+_new = tuple.__new__
+
+
+class AMQPMessage(_Fields):
+    """An AMQP 1.0 message (a :class:`~typing.NamedTuple`, as in rstream).
+
+    - ``body``: the ``data`` section (``bytes``; a ``str`` is encoded as UTF-8, a
+      list of bytes-like gives one ``data`` section each);
+    - ``sequence``: a list of ``amqp-sequence`` sections, each a list;
+    - ``value``: the ``amqp-value`` section (any AMQP value);
+    - only one of ``body``/``sequence``/``value`` may be set;
+    - ``publishing_id``: the producer's deduplication id (keyword only).
+
+    ``bytes(msg)`` is the AMQP encoding; ``str(msg)`` is ``str(msg.body)``.
+    """
+
+    #: Deduplication id, set with ``AMQPMessage(..., publishing_id=n)`` (class default ``None``).
+    publishing_id: int | None = None
+
+    def __new__(
+        cls,
+        header: Header | None = None,
+        delivery_annotations: Mapping[Any, Any] | None = None,
+        message_annotations: Mapping[Any, Any] | None = None,
+        properties: Properties | None = None,
+        application_properties: Mapping[Any, Any] | None = None,
+        body: Any = None,
+        sequence: list[Any] | None = None,
+        value: Any = None,
+        footer: Mapping[Any, Any] | None = None,
+        *,
+        publishing_id: int | None = None,
+    ) -> AMQPMessage:
+        self: AMQPMessage = _new(
+            cls,
+            (
+                header,
+                delivery_annotations,
+                message_annotations,
+                properties,
+                application_properties,
+                body,
+                sequence,
+                value,
+                footer,
+            ),
+        )
+        if publishing_id is not None:
+            self.publishing_id = publishing_id
+        return self
+
+    @property
+    def data_sections(self) -> list[bytes]:
+        """Every ``data`` section of a decoded message (``body`` is the last one)."""
+        sections: list[bytes] | None = self.__dict__.get("_data_sections")
+        if sections is not None:
+            return sections
+        body = self.body
+        if body is None:
+            return []
+        if isinstance(body, (list, tuple)):
+            return list(body)
+        return [body]
+
+    def __bytes__(self) -> bytes:
+        return encode_message(self, self.__dict__.get("_data_sections"))
+
+    def __str__(self) -> str:
+        return str(self.body)
+
+    def __reduce__(self) -> Any:
+        state = dict(self.__dict__)
+        return (_rebuild, (type(self), tuple(self), state))
+
+
+def _rebuild(cls: type[AMQPMessage], fields: tuple[Any, ...], state: dict[str, Any]) -> AMQPMessage:
+    msg: AMQPMessage = _new(cls, fields)
+    msg.__dict__.update(state)
+    return msg
