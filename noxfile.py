@@ -104,7 +104,8 @@ def integration(session: nox.Session, broker: str) -> None:
     """Integration tests against a real RabbitMQ started by tools/broker.py."""
     session.install(*TEST_DEPS, *INTEROP_DEPS, *_all_distributions(), "-e", ".")
     env = {"RABBITSTREAM_TEST_BROKER_VERSION": broker}
-    session.run("python", "tools/broker.py", "up", "--version", broker, "--tls", external=True)
+    extra = ["--tls"] if broker == "4.0" else []  # the TLS node runs beside the 4.0 main node only
+    session.run("python", "tools/broker.py", "up", "--version", broker, *extra, external=True)
     session.run(*PYTEST, "tests", "-m", "integration and not slow", *session.posargs, env=env)
 
 

@@ -10,7 +10,14 @@ Env: RABBITSTREAM_HOST/PORT/USERNAME/PASSWORD, RABBITSTREAM_EXAMPLE_STREAM (defa
 import asyncio
 import os
 
-from rabbitstream import AMQPMessage, Consumer, ConsumerOffsetSpecification, OffsetType, Producer, amqp_decoder
+from rabbitstream import (
+    AMQPMessage,
+    Consumer,
+    ConsumerOffsetSpecification,
+    OffsetType,
+    Producer,
+    amqp_decoder,
+)
 
 HOST = os.getenv("RABBITSTREAM_HOST", "localhost")
 PORT = int(os.getenv("RABBITSTREAM_PORT", "5552"))

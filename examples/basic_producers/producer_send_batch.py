@@ -24,7 +24,9 @@ async def publish() -> None:
         await producer.create_stream(STREAM, exists_ok=True)
         start = time.perf_counter()
         for first in range(0, MESSAGES, BATCH):
-            batch = [AMQPMessage(body=f"hello: {i}".encode()) for i in range(first, min(first + BATCH, MESSAGES))]
+            batch = [
+                AMQPMessage(body=f"hello: {i}".encode()) for i in range(first, min(first + BATCH, MESSAGES))
+            ]
             await producer.send_batch(STREAM, batch)
     print(f"Sent {MESSAGES} messages in {time.perf_counter() - start:.3f} s")
 

@@ -25,7 +25,9 @@ async def publish() -> None:
         last_id = 0
         for i in range(MESSAGES):
             last_id = await producer.send_wait(STREAM, AMQPMessage(body=f"hello: {i}".encode()))
-    print(f"Sent and confirmed {MESSAGES} messages in {time.perf_counter() - start:.3f} s (last id {last_id})")
+    print(
+        f"Sent and confirmed {MESSAGES} messages in {time.perf_counter() - start:.3f} s (last id {last_id})"
+    )
 
 
 asyncio.run(publish())

@@ -59,9 +59,13 @@ async def main() -> None:
     print("\n".join(sorted(seen)))
 
     async with SuperStreamProducer(
-        "localhost", username="guest", password="guest", super_stream=SUPER_STREAM,
-        routing_extractor=str, registry=reg,
-    ) as producer:  # fmt: skip
+        "localhost",
+        username="guest",
+        password="guest",
+        super_stream=SUPER_STREAM,
+        routing_extractor=str,
+        registry=reg,
+    ) as producer:
         await producer.delete_super_stream(SUPER_STREAM)
 
 

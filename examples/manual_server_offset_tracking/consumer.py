@@ -63,8 +63,9 @@ async def consume() -> int:
         await consumer.close()
         return 1
 
-    await consumer.subscribe(STREAM, on_message, decoder=amqp_decoder, offset_specification=spec,
-                             subscriber_name=NAME)  # fmt: skip
+    await consumer.subscribe(
+        STREAM, on_message, decoder=amqp_decoder, offset_specification=spec, subscriber_name=NAME
+    )
     try:
         await asyncio.wait_for(consumer.run(), TIMEOUT)
     except asyncio.TimeoutError:

@@ -35,7 +35,9 @@ async def publish() -> int:
     async with Producer(HOST, PORT, username=USERNAME, password=PASSWORD) as producer:
         await producer.create_stream(STREAM, exists_ok=True)
         for first in range(0, MESSAGES, 100):
-            batch = [AMQPMessage(body=f"hello: {i}".encode()) for i in range(first, min(first + 100, MESSAGES))]
+            batch = [
+                AMQPMessage(body=f"hello: {i}".encode()) for i in range(first, min(first + 100, MESSAGES))
+            ]
             await producer.send_batch(STREAM, batch, on_publish_confirm=on_confirm)
         await asyncio.wait_for(all_settled.wait(), 30)
     print(f"{confirmed} messages confirmed, {failed} failed")

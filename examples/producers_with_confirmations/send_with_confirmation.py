@@ -35,7 +35,9 @@ async def publish() -> int:
     async with Producer(HOST, PORT, username=USERNAME, password=PASSWORD) as producer:
         await producer.create_stream(STREAM, exists_ok=True)
         for i in range(MESSAGES):
-            await producer.send(STREAM, AMQPMessage(body=f"hello: {i}".encode()), on_publish_confirm=on_confirm)
+            await producer.send(
+                STREAM, AMQPMessage(body=f"hello: {i}".encode()), on_publish_confirm=on_confirm
+            )
         await asyncio.wait_for(all_settled.wait(), 30)
     print(f"{confirmed} messages confirmed, {failed} failed")
     return 0 if confirmed == MESSAGES else 1

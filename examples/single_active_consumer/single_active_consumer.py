@@ -38,7 +38,9 @@ async def consumer_update_listener(is_active: bool, context: EventContext) -> Of
     """Called when this instance becomes active (or passive) on a partition."""
     print(f"{'active' if is_active else 'passive'} on partition {context.stream}")
     try:
-        stored = await context.consumer.query_offset(stream=context.stream, subscriber_name=context.subscriber_name)
+        stored = await context.consumer.query_offset(
+            stream=context.stream, subscriber_name=context.subscriber_name
+        )
         return OffsetSpecification(OffsetType.OFFSET, stored + 1)
     except OffsetNotFound:
         return OffsetSpecification(OffsetType.FIRST, 0)

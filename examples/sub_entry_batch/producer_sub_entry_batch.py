@@ -31,8 +31,10 @@ async def publish() -> None:
                     for i in range(first, min(first + PER_SUB_ENTRY, MESSAGES))
                 ]
                 await producer.send_sub_entry(STREAM, sub_entry, compression_type=compression)
-            print(f"Sent {MESSAGES} messages in sub-entries with compression {compression.name} "
-                  f"in {time.perf_counter() - start:.3f} s")  # fmt: skip
+            print(
+                f"Sent {MESSAGES} messages in sub-entries with compression {compression.name} "
+                f"in {time.perf_counter() - start:.3f} s"
+            )
 
 
 asyncio.run(publish())

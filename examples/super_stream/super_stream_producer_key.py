@@ -31,7 +31,9 @@ async def publish() -> None:
         username=USERNAME,
         password=PASSWORD,
         super_stream=SUPER_STREAM,
-        super_stream_creation_option=SuperStreamCreationOption(n_partitions=0, binding_keys=["key1", "key2", "key3"]),
+        super_stream_creation_option=SuperStreamCreationOption(
+            n_partitions=0, binding_keys=["key1", "key2", "key3"]
+        ),
         routing=RouteType.Key,
         routing_extractor=routing_extractor,
     ) as producer:

@@ -29,7 +29,9 @@ async def publish() -> None:
     ssl_context.load_verify_locations(CA) if CA else ssl_context.load_default_certs()
     if CERT:
         ssl_context.load_cert_chain(CERT, KEY)
-    async with Producer(HOST, PORT, ssl_context=ssl_context, username=USERNAME, password=PASSWORD) as producer:
+    async with Producer(
+        HOST, PORT, ssl_context=ssl_context, username=USERNAME, password=PASSWORD
+    ) as producer:
         await producer.create_stream(STREAM, exists_ok=True)
         for first in range(0, MESSAGES, 100):
             batch = [AMQPMessage(body=f"tls {i}".encode()) for i in range(first, min(first + 100, MESSAGES))]

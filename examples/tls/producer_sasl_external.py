@@ -36,7 +36,9 @@ async def publish() -> None:
     ) as producer:
         await producer.create_stream(STREAM, exists_ok=True)
         for first in range(0, MESSAGES, 100):
-            batch = [AMQPMessage(body=f"external {i}".encode()) for i in range(first, min(first + 100, MESSAGES))]
+            batch = [
+                AMQPMessage(body=f"external {i}".encode()) for i in range(first, min(first + 100, MESSAGES))
+            ]
             await producer.send_batch(STREAM, batch)
     print(f"Sent {MESSAGES} messages over TLS, authenticated by certificate (SASL EXTERNAL)")
 

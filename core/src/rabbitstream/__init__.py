@@ -58,32 +58,54 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = sorted(_EXPORTS)
-_SUBMODULES = {"amqp", "compression", "constants", "exceptions", "plugin", "protocol", "recovery",
-               "superstream", "testing", "utils"}
+_SUBMODULES = {
+    "amqp",
+    "compression",
+    "constants",
+    "exceptions",
+    "plugin",
+    "protocol",
+    "recovery",
+    "superstream",
+    "testing",
+    "utils",
+}
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
-    from rabbitstream._client import Client
-    from rabbitstream._consumer import Consumer, EventContext, MessageContext
-    from rabbitstream._producer import Producer
-    from rabbitstream.constants import (
-        ConsumerOffsetSpecification,
-        OffsetSpecification,
-        OffsetType,
-        SaslMechanism,
-        SlasMechanism,
-    )
-    from rabbitstream.exceptions import (
-        ClientError,
-        ConnectionClosed,
-        OffsetNotFound,
-        RabbitStreamError,
-        ServerError,
-        StreamAlreadyExists,
-        StreamDoesNotExist,
-    )
-    from rabbitstream.plugin import hookimpl
-    from rabbitstream.recovery import BackOffRecoveryStrategy, RecoveryStrategy
-    from rabbitstream.utils import ConfirmationStatus, FilterConfiguration, OnClosedErrorInfo, RawMessage
+    from rabbitstream._client import Client as Client
+    from rabbitstream._consumer import Consumer as Consumer
+    from rabbitstream._consumer import EventContext as EventContext
+    from rabbitstream._consumer import MessageContext as MessageContext
+    from rabbitstream._producer import Producer as Producer
+    from rabbitstream._superstream_consumer import SuperStreamConsumer as SuperStreamConsumer
+    from rabbitstream._superstream_producer import SuperStreamProducer as SuperStreamProducer
+    from rabbitstream.amqp import AMQPMessage as AMQPMessage
+    from rabbitstream.amqp import Header as Header
+    from rabbitstream.amqp import Properties as Properties
+    from rabbitstream.amqp import amqp_decoder as amqp_decoder
+    from rabbitstream.amqp import amqp_decoder_str as amqp_decoder_str
+    from rabbitstream.compression import CompressionType as CompressionType
+    from rabbitstream.constants import ConsumerOffsetSpecification as ConsumerOffsetSpecification
+    from rabbitstream.constants import OffsetSpecification as OffsetSpecification
+    from rabbitstream.constants import OffsetType as OffsetType
+    from rabbitstream.constants import SaslMechanism as SaslMechanism
+    from rabbitstream.constants import SlasMechanism as SlasMechanism
+    from rabbitstream.exceptions import ClientError as ClientError
+    from rabbitstream.exceptions import ConnectionClosed as ConnectionClosed
+    from rabbitstream.exceptions import OffsetNotFound as OffsetNotFound
+    from rabbitstream.exceptions import RabbitStreamError as RabbitStreamError
+    from rabbitstream.exceptions import ServerError as ServerError
+    from rabbitstream.exceptions import StreamAlreadyExists as StreamAlreadyExists
+    from rabbitstream.exceptions import StreamDoesNotExist as StreamDoesNotExist
+    from rabbitstream.plugin import hookimpl as hookimpl
+    from rabbitstream.recovery import BackOffRecoveryStrategy as BackOffRecoveryStrategy
+    from rabbitstream.recovery import RecoveryStrategy as RecoveryStrategy
+    from rabbitstream.superstream import RouteType as RouteType
+    from rabbitstream.superstream import SuperStreamCreationOption as SuperStreamCreationOption
+    from rabbitstream.utils import ConfirmationStatus as ConfirmationStatus
+    from rabbitstream.utils import FilterConfiguration as FilterConfiguration
+    from rabbitstream.utils import OnClosedErrorInfo as OnClosedErrorInfo
+    from rabbitstream.utils import RawMessage as RawMessage
 
 
 def __getattr__(name: str) -> Any:

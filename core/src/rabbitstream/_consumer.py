@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import inspect
 import logging
 import random
 import ssl
@@ -18,6 +17,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from rabbitstream._client import Client
+from rabbitstream._consumer_events import ConsumerEvents
 from rabbitstream._consumer_iter import BatchStream, MessageStream
 from rabbitstream._consumer_sub import Subscription
 from rabbitstream._consumer_types import (
@@ -30,19 +30,18 @@ from rabbitstream._consumer_types import (
     check_credit,
     wire_offset,
 )
-from rabbitstream.constants import ConsumerOffsetSpecification, OffsetSpecification, OffsetType, SlasMechanism
+from rabbitstream.constants import ConsumerOffsetSpecification, OffsetType, SlasMechanism
 from rabbitstream.exceptions import (
     BrokerResolutionMaxRetryError,
     ConnectionClosed,
     LeaderNotAvailable,
     MaxConsumersPerInstance,
-    OffsetNotFound,
     ServerError,
     StreamAlreadyExists,
     StreamAlreadySubscribed,
     StreamDoesNotExist,
 )
-from rabbitstream.recovery import BackOffRecoveryStrategy, IReliableEntity, RecoveryStrategy
+from rabbitstream.recovery import BackOffRecoveryStrategy, RecoveryStrategy
 from rabbitstream.utils import FilterConfiguration, OnClosedErrorInfo
 
 if TYPE_CHECKING:
@@ -63,7 +62,6 @@ DEFAULT_CONNECTION_NAME = "rabbitstream-consumer"
 MAX_SUBSCRIPTIONS_PER_CONNECTION = 256
 _MAX_IDS = 1 << 16
 _UNSUBSCRIBE_TIMEOUT = 5.0
-_CONSUMER_UPDATE_TIMEOUT = 50.0  # the broker waits 60 s for the answer
 _LB_RETRY_DELAY = 0.2
 
 MessageCallback = Callable[[Any, MessageContext], Any]
@@ -90,13 +88,7 @@ class _Connection:
         return None  # pragma: no cover
 
 
-async def _maybe_await(result: object) -> Any:
-    if inspect.isawaitable(result):
-        return await result
-    return result
-
-
-class Consumer(IReliableEntity):
+class Consumer(ConsumerEvents):
     """Consume from RabbitMQ streams (rstream's ``Consumer``, same keywords and defaults).
 
     :param host: broker (or load balancer) host; :param port: stream port.
@@ -549,131 +541,3 @@ class Consumer(IReliableEntity):
             self._conns.remove(conn)
         if not conn.client.is_closed:
             self._spawn(self._close_client(conn.client))
-
-    # ------------------------------------------------------------------ server events (run in data_received)
-
-    def _on_connection_closed(self, conn: _Connection, exc: BaseException | None) -> None:
-        if conn in self._conns:
-            self._conns.remove(conn)
-        subs = list(conn.subs.values())
-        conn.subs.clear()
-        if self._closing or not subs:
-            return
-        for sub in subs:
-            sub.detach()
-        error = exc if exc is not None else ConnectionClosed("connection closed")
-        self._spawn(self._handle_loss("Connection Closed", subs, error))
-
-    def _on_metadata_update(self, conn: _Connection, stream: str, code: int) -> None:
-        subs = [s for s in conn.subs.values() if s.stream == stream]
-        for sub in subs:
-            conn.subs.pop(sub.wire_id, None)
-            sub.detach()
-        if not conn.subs:
-            self._drop_connection(conn)
-        if subs and not self._closing:
-            error = ServerError.for_code(code, f"metadata update for stream {stream!r}")
-            self._spawn(self._handle_loss("Metadata Update", subs, error))
-
-    def _on_consumer_update(self, conn: _Connection, wire_id: int, active: bool, correlation_id: int) -> None:
-        sub = conn.subs.get(wire_id)
-        if sub is None:
-            conn.client.consumer_update_response(correlation_id, 0, 0)
-            return
-        self._spawn(self._answer_consumer_update(conn.client, sub, active, correlation_id))
-
-    # ------------------------------------------------------------------ single active consumer
-
-    async def _answer_consumer_update(
-        self, client: Client, sub: Subscription, active: bool, corr: int
-    ) -> None:
-        gen = sub.gen
-        try:
-            spec = await asyncio.wait_for(self._update_spec(sub, active), _CONSUMER_UPDATE_TIMEOUT)
-            otype, offset = wire_offset(spec)
-        except Exception:
-            log.exception("consumer_update_listener of stream %r failed; using the default", sub.stream)
-            otype, offset = wire_offset(await self._default_update_spec(sub, active))
-        if active and gen == sub.gen:
-            sub.skip_below = offset if otype == OffsetType.OFFSET else 0
-        if not client.is_closed:
-            client.consumer_update_response(corr, otype, offset)
-
-    async def _update_spec(
-        self, sub: Subscription, active: bool
-    ) -> ConsumerOffsetSpecification | OffsetSpecification:
-        if sub.listener is None:
-            return await self._default_update_spec(sub, active)
-        ctx = EventContext(self, sub.stream, sub.id, sub.name, sub.name)
-        result = await _maybe_await(sub.listener(active, ctx))
-        if not isinstance(result, (OffsetSpecification, ConsumerOffsetSpecification)):
-            raise TypeError(f"consumer_update_listener must return an OffsetSpecification, got {result!r}")
-        return result
-
-    async def _default_update_spec(
-        self, sub: Subscription, active: bool
-    ) -> ConsumerOffsetSpecification | OffsetSpecification:
-        """Activation: after the stored offset / the last received one, else the requested spec."""
-        if not active:
-            if sub.tracking is not None:
-                sub.store_tracked()
-            return OffsetSpecification(0, 0)
-        resume: int | None = sub.next_offset
-        if sub.name is not None:
-            try:
-                stored = await self.query_offset(sub.stream, sub.name)
-                resume = stored + 1 if resume is None else max(resume, stored + 1)
-            except OffsetNotFound:
-                pass
-            except Exception:
-                log.warning("query_offset for %r failed during activation", sub.name, exc_info=True)
-        if resume is not None:
-            return ConsumerOffsetSpecification(OffsetType.OFFSET, resume)
-        return sub.offset_spec
-
-    # ------------------------------------------------------------------ recovery
-
-    async def _handle_loss(self, reason: str, subs: list[Subscription], error: BaseException) -> None:
-        streams = sorted({s.stream for s in subs})
-        enabled = self._recovery.is_enabled
-        if not enabled:
-            for sub in subs:
-                self._subs.pop(sub.id, None)
-        if self._on_close_handler is not None:
-            try:
-                await _maybe_await(self._on_close_handler(OnClosedErrorInfo(reason, streams)))
-            except Exception:
-                log.exception("on_close_handler failed")
-        if not enabled:
-            for sub in subs:
-                sub.fail(error)
-            return
-        await asyncio.gather(*(self._recover(sub, error) for sub in subs))
-
-    async def _recover(self, sub: Subscription, error: BaseException) -> None:
-        strategy = self._recovery
-        last: BaseException = error
-        for attempt in range(1, strategy.max_retries + 1):
-            if sub.closed or self._closing:
-                return
-            try:
-                reopen = functools.partial(self._reopen, sub)
-                if await strategy.recover(self, sub.stream, last, attempt, reopen):
-                    log.info("subscription %d on stream %r recovered", sub.id, sub.stream)
-                    return
-                last = StreamDoesNotExist(f"stream {sub.stream!r} no longer exists")
-                break
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.info("recovery of stream %r, attempt %d failed: %r", sub.stream, attempt, exc)
-                last = exc
-        log.warning("giving up recovery of subscription %d on stream %r: %r", sub.id, sub.stream, last)
-        self._subs.pop(sub.id, None)
-        sub.fail(last)
-
-    async def _reopen(self, sub: Subscription, stream: str) -> None:
-        if sub.closed or self._closing:
-            return
-        spec, skip = sub.resume_spec()
-        await self._open(sub, spec, skip)

@@ -342,19 +342,26 @@ class Subscription:
             contexts = map(_new_tuple, repeat(MessageContext), zip(*head, offsets, *tail, strict=False))
             decoded = map(decode, islice(messages, index, None) if index else messages)
             try:
-                for msg, ctx in zip(decoded, contexts, strict=False):
-                    try:
-                        if is_async:
+                if is_async:
+                    for msg, ctx in zip(decoded, contexts, strict=False):
+                        try:
                             await callback(msg, ctx)
-                        else:
+                        except Exception:
+                            self._error(ctx[4])
+                        if self.closed:
+                            last: int = ctx[4]
+                            return last, last - first + 1
+                else:
+                    for msg, ctx in zip(decoded, contexts, strict=False):
+                        try:
                             r = callback(msg, ctx)
                             if r is not None and isawaitable(r):
                                 await r
-                    except Exception:
-                        self._error(ctx[4])
-                    if self.closed:
-                        last: int = ctx[4]
-                        return last, last - first + 1
+                        except Exception:
+                            self._error(ctx[4])
+                        if self.closed:
+                            last = ctx[4]
+                            return last, last - first + 1
                 return first + total - 1, total
             except Exception:  # the decoder failed on the next message
                 bad = next(offsets)
