@@ -251,9 +251,31 @@ def _atheris_one(data: bytes) -> None:
             assert isinstance(ev, _ALLOWED_EVENTS)
 
 
-if __name__ == "__main__":  # pragma: no cover - fuzzing entry point
+def _main() -> None:  # pragma: no cover - fuzzing entry point
+    import importlib
+
     import atheris
 
-    atheris.instrument_all()
+    # Re-import the package under instrumentation (instrumenting everything loaded is very slow).
+    for mod in [m for m in sys.modules if m == "rabbitstream" or m.startswith("rabbitstream.")]:
+        del sys.modules[mod]
+    with atheris.instrument_imports(include=["rabbitstream"]):
+        exc = importlib.import_module("rabbitstream.exceptions")
+        fb = importlib.import_module("rabbitstream.protocol._framebase")
+        frames = importlib.import_module("rabbitstream.protocol._frames")
+        conn = importlib.import_module("rabbitstream.protocol._connection")
+    g = globals()
+    g.update(
+        RabbitStreamError=exc.RabbitStreamError,
+        decode_frame=fb.decode_frame,
+        F=frames,
+        ProtocolConnection=conn.ProtocolConnection,
+        ConnectionState=conn.ConnectionState,
+        _ALLOWED_EVENTS=(fb.Frame, conn.HandshakeComplete, conn.HandshakeFailed, conn.ConnectionTerminated),
+    )
     atheris.Setup(sys.argv, _atheris_one)
     atheris.Fuzz()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    _main()

@@ -239,6 +239,7 @@ class _Publisher:
         send = client.send
         super_stream = opts.super_stream
         loop = asyncio.get_running_loop()
+        sleep0 = asyncio.sleep
         t0 = loop.time()
         while not run.stopping:
             n = group
@@ -269,6 +270,8 @@ class _Publisher:
                 st.published -= n
                 run.error(f"producer: {type(exc).__name__}: {exc}")
                 return
+            # one step per event-loop turn: consumers and confirms in the same loop get their share
+            await sleep0(0)
 
 
 async def _close(what: str, obj: Any, run: RunState) -> None:

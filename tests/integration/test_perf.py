@@ -1,0 +1,103 @@
+"""``rabbitstream perf`` against the real broker (short runs; figures are printed, never asserted)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from tools.testenv import BrokerInfo
+
+pytestmark = pytest.mark.integration
+
+
+def _perf(broker: BrokerInfo, *args: str, timeout: float = 90) -> tuple[dict[str, Any], str]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "rabbitstream",
+        "perf",
+        "--host",
+        broker.host,
+        "--port",
+        str(broker.port),
+        "--username",
+        broker.username,
+        "--password",
+        broker.password,
+        "--json",
+        *args,
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, (
+        f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr[-4000:]}"
+    )
+    return json.loads(proc.stdout), proc.stderr
+
+
+def _check(summary: dict[str, Any]) -> None:
+    assert summary["errors"] == 0, summary["error_messages"]
+    assert summary["published"] == summary["confirmed"] > 0
+    assert summary["consumed"] > 0
+    assert summary["latency_p50_ms"] is not None
+    assert summary["latency_p50_ms"] <= summary["latency_p95_ms"] <= summary["latency_p99_ms"]
+
+
+def test_perf_time_json(broker: BrokerInfo) -> None:
+    summary, progress = _perf(broker, "--time", "3")
+    _check(summary)
+    assert summary["library"] == "rabbitstream"
+    assert summary["consumed"] == summary["confirmed"]  # fresh stream, offset next, one consumer
+    assert "published" in progress and "latency p50" in progress  # progress lines go to stderr with --json
+    print(
+        f"\nperf 3 s: {summary['published_rate']:,.0f} msg/s published, "
+        f"{summary['consumed_rate']:,.0f} consumed, p50 {summary['latency_p50_ms']} ms"
+    )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--count", "20000", "--codec", "binary", "--producers", "2", "--consumers", "2"],
+        ["--count", "5000", "--api", "send", "--batch-size", "50"],
+        ["--count", "10000", "--sub-entry-size", "100", "--compression", "gzip"],
+        ["--count", "3000", "--super-stream", "--partitions", "3", "--codec", "binary"],
+        ["--time", "2", "--rate", "2000", "--quiet"],
+    ],
+    ids=["binary-2x2", "send-api", "sub-entry-gzip", "super-stream", "rate-limited"],
+)
+def test_perf_workloads(broker: BrokerInfo, args: list[str]) -> None:
+    summary, _ = _perf(broker, *args)
+    _check(summary)
+    if "--count" in args:
+        count = int(args[args.index("--count") + 1])
+        consumers = int(args[args.index("--consumers") + 1]) if "--consumers" in args else 1
+        assert summary["published"] == count
+        assert summary["consumed"] == count * consumers
+    if "--rate" in args:
+        assert summary["published_rate"] < 3000
+
+
+def test_perf_compare_rstream(broker: BrokerInfo) -> None:
+    pytest.importorskip("rstream")
+    out, _ = _perf(broker, "--time", "2", "--compare", "rstream", "--quiet")
+    assert set(out) == {"rabbitstream", "rstream", "ratio"}
+    _check(out["rabbitstream"])
+    _check(out["rstream"])
+    assert out["ratio"]["published_rate"] is not None
+    print(f"\nratio ours/rstream: {out['ratio']}")
+
+
+def test_perf_without_broker_hints() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "rabbitstream", "perf", "--port", "1", "--time", "1", "--codec", "binary"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert "python tools/broker.py up" in proc.stderr
