@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import json
 import os
-import subprocess
 import sys
 import time
 import uuid
@@ -41,7 +40,7 @@ try:
     import rstream
     from rstream.amqp import amqp_decoder as rs_amqp_decoder
 except ImportError:  # pragma: no cover - rstream not installed
-    rstream = None
+    rstream = None  # type: ignore[assignment]
 
 USER = PASSWORD = "guest"
 
@@ -68,7 +67,9 @@ async def fill(host: str, port: int, stream: str, count: int) -> None:
 
         batch = 1000
         for i in range(0, count, batch):
-            msgs = [bytes(AMQPMessage(body=b"message body %08d" % j)) for j in range(i, min(i + batch, count))]
+            msgs = [
+                bytes(AMQPMessage(body=b"message body %08d" % j)) for j in range(i, min(i + batch, count))
+            ]
             await p.send_batch(stream, msgs, on_publish_confirm=cb)
         await asyncio.wait_for(done.wait(), 300)
 
@@ -125,7 +126,9 @@ async def run_rstream(host: str, port: int, stream: str, count: int, mode: str) 
         await c.close()
 
 
-async def rss_child(host: str, port: int, stream: str, impl: str, seconds: float, credit: int) -> dict[str, Any]:
+async def rss_child(
+    host: str, port: int, stream: str, impl: str, seconds: float, credit: int
+) -> dict[str, Any]:
     """Consume with a callback sleeping 1 ms per message; report peak RSS and buffered chunks."""
     base = _rss_mb()
     n = 0
@@ -153,12 +156,18 @@ async def rss_child(host: str, port: int, stream: str, impl: str, seconds: float
             await asyncio.gather(stop.wait(), watch())
     else:
         assert rstream is not None
-        c = rstream.Consumer(host, port, username=USER, password=PASSWORD)
-        await c.start()
-        await c.subscribe(stream, slow, initial_credit=credit)
+        rc = rstream.Consumer(host, port, username=USER, password=PASSWORD)
+        await rc.start()
+        await rc.subscribe(stream, slow, initial_credit=credit)
         await stop.wait()
-        await c.close()
-    return {"impl": impl, "base_mb": base, "peak_mb": _rss_mb(), "consumed": n, "peak_buffered": peak_buffered}
+        await rc.close()
+    return {
+        "impl": impl,
+        "base_mb": base,
+        "peak_mb": _rss_mb(),
+        "consumed": n,
+        "peak_buffered": peak_buffered,
+    }
 
 
 def _fmt(name: str, count: int, seconds: float) -> str:
@@ -188,15 +197,18 @@ async def main(args: argparse.Namespace) -> None:
             print(_fmt(name, args.count, results[name]), flush=True)
         for kind in ("amqp", "raw"):
             if f"rstream {kind}" in results:
-                print(f"ratio {kind}: ours is {results[f'rstream {kind}'] / results[f'ours {kind}']:.1f}x rstream")
+                ratio = results[f"rstream {kind}"] / results[f"ours {kind}"]
+                print(f"ratio {kind}: ours is {ratio:.1f}x rstream")
         if args.rss_seconds > 0:
             for impl in ("ours", "rstream") if rstream is not None and not args.skip_rstream else ("ours",):
-                out = subprocess.run(
-                    [sys.executable, __file__, "--rss-child", impl, "--stream", stream, "--host", args.host,
-                     "--port", str(args.port), "--rss-seconds", str(args.rss_seconds), "--credit", str(args.credit)],
-                    capture_output=True, text=True, check=True,
-                )  # fmt: skip
-                r = json.loads(out.stdout.strip().splitlines()[-1])
+                cmd = [sys.executable, __file__, "--rss-child", impl, "--stream", stream, "--host", args.host]
+                cmd += ["--port", str(args.port), "--rss-seconds", str(args.rss_seconds)]
+                cmd += ["--credit", str(args.credit)]
+                proc = await asyncio.create_subprocess_exec(*cmd, stdout=asyncio.subprocess.PIPE)
+                stdout, _ = await proc.communicate()
+                if proc.returncode:
+                    raise RuntimeError(f"RSS child {impl} failed")
+                r = json.loads(stdout.decode().strip().splitlines()[-1])
                 print(
                     f"peak RSS {impl:<8} sleeping callback {args.rss_seconds:.0f} s, credit {args.credit}: "
                     f"{r['peak_mb']:.1f} MB (start {r['base_mb']:.1f} MB), consumed {r['consumed']:,}"

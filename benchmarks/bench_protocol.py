@@ -12,11 +12,12 @@ Run: ``.venv/bin/python benchmarks/bench_protocol.py`` (``--quick`` for fewer ro
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import time
 from collections.abc import Callable
 
-from rabbitstream.protocol import Deliver, Publish, ProtocolConnection
+from rabbitstream.protocol import Deliver, ProtocolConnection, Publish
 from rabbitstream.protocol._connection import ConnectionState
 
 
@@ -29,6 +30,15 @@ def bench(fn: Callable[[], object], number: int, repeat: int = 5) -> float:
             fn()
         best = min(best, (time.perf_counter() - t0) / number)
     return best
+
+
+def report(what: str, n: int, unit: str, t: float) -> None:
+    """Print one line: cost per frame and per message."""
+    print(f"  {what:<28} {n:4d} msg/{unit}: {t * 1e6:8.2f} us/frame  {t / n * 1e9:8.0f} ns/msg")
+
+
+def _encode_fresh(pub: Publish) -> bytes:
+    return Publish(publisher_id=pub.publisher_id, messages=pub.messages).encode()
 
 
 def open_connection() -> ProtocolConnection:
@@ -55,11 +65,11 @@ def main() -> None:
         entries = [(i, body) for i in range(n)]
         number = int((20000 if n == 1 else 2000) * scale)
         if encode_publish_v1 is not None:
-            t = bench(lambda e=entries: encode_publish_v1(0, e, 1048576), number)
-            print(f"  _publish.encode_publish_v1  {n:4d} msg/frame: {t * 1e6:8.2f} us/frame  {t / n * 1e9:8.0f} ns/msg")
-        msgs = tuple(entries)
-        t = bench(lambda m=msgs: Publish(publisher_id=0, messages=m).encode(), number)
-        print(f"  Publish dataclass           {n:4d} msg/frame: {t * 1e6:8.2f} us/frame  {t / n * 1e9:8.0f} ns/msg")
+            t = bench(functools.partial(encode_publish_v1, 0, entries, 1048576), number)
+            report("_publish.encode_publish_v1", n, "frame", t)
+        pub = Publish(publisher_id=0, messages=tuple(entries))
+        t = bench(functools.partial(_encode_fresh, pub), number)
+        report("Publish dataclass", n, "frame", t)
 
     print()
     print("Deliver decode (per frame / per message)")
@@ -84,7 +94,7 @@ def main() -> None:
             conn.receive_data(b)
 
         t = bench(framing, number) / frames_per_buffer
-        print(f"  receive_data (framing)      {n:4d} msg/chunk: {t * 1e6:8.2f} us/frame  {t / n * 1e9:8.0f} ns/msg")
+        report("receive_data (framing)", n, "chunk", t)
         if parse_chunk is not None:
 
             def full(b: bytes = buf) -> None:
@@ -96,9 +106,7 @@ def main() -> None:
                         pass
 
             t = bench(full, number) / frames_per_buffer
-            print(
-                f"  + parse_chunk + records     {n:4d} msg/chunk: {t * 1e6:8.2f} us/frame  {t / n * 1e9:8.0f} ns/msg"
-            )
+            report("+ parse_chunk + records", n, "chunk", t)
 
 
 if __name__ == "__main__":

@@ -231,13 +231,14 @@ def test_offset_tracking_validation() -> None:
 
 def test_message_context_fields() -> None:
     ctx = MessageContext("c", "s", 1, "n", 5, 6, 4)  # type: ignore[arg-type]
-    assert (ctx.consumer, ctx.stream, ctx.subscriber_id, ctx.subscriber_name) == ("c", "s", 1, "n")
+    assert ctx.consumer == "c"  # type: ignore[comparison-overlap]
+    assert (ctx.stream, ctx.subscriber_id, ctx.subscriber_name) == ("s", 1, "n")
     assert (ctx.offset, ctx.timestamp, ctx.committed_chunk_id) == (5, 6, 4)
     assert MessageContext("c", "s", 1, "n", 5, 6).committed_chunk_id is None  # type: ignore[arg-type]
     assert ctx == MessageContext(consumer="c", stream="s", subscriber_id=1, subscriber_name="n",  # type: ignore[arg-type]
                                  offset=5, timestamp=6, committed_chunk_id=4)  # fmt: skip
     with pytest.raises(AttributeError):
-        ctx.offset = 3  # type: ignore[misc]
+        ctx.offset = 3
     assert "offset=5" in repr(ctx)
     assert pickle.loads(pickle.dumps(MessageContext(None, "s", 1, None, 2, 3))).offset == 2  # type: ignore[arg-type]
 

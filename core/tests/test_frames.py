@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from rabbitstream.exceptions import DecodeError, RemoteProtocolError
 from rabbitstream.protocol import _frames as F
 from rabbitstream.protocol._framebase import FRAMES, Frame, UnknownCommandError, decode_frame
@@ -100,8 +99,10 @@ def test_other_known_frames() -> None:
     # Open response without properties (failure) is just the header.
     assert F.OpenResponse(correlation_id=9, code=0x0C).encode() == h("0000000a 8015 0001 00000009 000c")
     # SaslAuthenticate with null data: length -1.
-    assert F.SaslAuthenticateRequest(correlation_id=1, mechanism="EXTERNAL", data=None).encode().endswith(
-        h("ffffffff")
+    assert (
+        F.SaslAuthenticateRequest(correlation_id=1, mechanism="EXTERNAL", data=None)
+        .encode()
+        .endswith(h("ffffffff"))
     )
 
 
@@ -246,9 +247,10 @@ OFFSET_SPEC_CLASSES = {
 
 def frame_strategy(cls: type[Frame]) -> st.SearchStrategy[Frame]:
     fields = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    kwargs = {n: CLASS_OVERRIDES.get(cls, {}).get(n, FIELD_STRATEGIES.get(n)) for n in fields}
-    missing = [n for n, s in kwargs.items() if s is None]
+    overrides = CLASS_OVERRIDES.get(cls, {})
+    missing = [n for n in fields if n not in overrides and n not in FIELD_STRATEGIES]
     assert not missing, f"no strategy for {cls.__name__}.{missing}"
+    kwargs = {n: overrides.get(n, FIELD_STRATEGIES[n]) for n in fields}
     base = st.fixed_dictionaries(kwargs)
     if cls in OFFSET_SPEC_CLASSES:
         allow_none = OFFSET_SPEC_CLASSES[cls]

@@ -23,7 +23,6 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from rabbitstream.exceptions import RabbitStreamError
 from rabbitstream.protocol import _frames as F
 from rabbitstream.protocol._connection import (
@@ -174,7 +173,9 @@ def _open_conn() -> ProtocolConnection:
 @given(
     opened=st.booleans(),
     pieces=st.lists(
-        st.one_of(st.binary(max_size=64), st.sampled_from(SEEDS), st.sampled_from(SEEDS).map(lambda s: s[:-1])),
+        st.one_of(
+            st.binary(max_size=64), st.sampled_from(SEEDS), st.sampled_from(SEEDS).map(lambda s: s[:-1])
+        ),
         max_size=8,
     ),
     split=st.integers(1, 64),
@@ -254,7 +255,7 @@ def _atheris_one(data: bytes) -> None:
 def _main() -> None:  # pragma: no cover - fuzzing entry point
     import importlib
 
-    import atheris
+    import atheris  # type: ignore[import-untyped]
 
     # Re-import the package under instrumentation (instrumenting everything loaded is very slow).
     for mod in [m for m in sys.modules if m == "rabbitstream" or m.startswith("rabbitstream.")]:

@@ -88,8 +88,13 @@ async def test_connect_and_properties(client: Client, broker: Any) -> None:
 
 async def test_negotiation(broker: Any, registry: Registry) -> None:
     c = await Client.connect(
-        broker.host, broker.port, username=broker.username, password=broker.password,
-        registry=registry, frame_max=65536, heartbeat=7,
+        broker.host,
+        broker.port,
+        username=broker.username,
+        password=broker.password,
+        registry=registry,
+        frame_max=65536,
+        heartbeat=7,
     )
     try:
         assert (c.frame_max, c.heartbeat) == (65536, 7)
@@ -198,7 +203,12 @@ async def test_publish_confirm_subscribe(client: Client, stream: str) -> None:
 async def test_publish_error_unknown_publisher(client: Client, stream: str) -> None:
     errors: list[tuple[int, int]] = []
     got = asyncio.Event()
-    client.set_publisher_handlers(9, lambda ids: None, lambda errs: (errors.extend(errs), got.set()))
+
+    def on_error(errs: list[tuple[int, int]]) -> None:
+        errors.extend(errs)
+        got.set()
+
+    client.set_publisher_handlers(9, lambda ids: None, on_error)
     client.write(Publish(publisher_id=9, messages=((1, b"x"),)).encode())
     await asyncio.wait_for(got.wait(), 10)
     assert errors == [(1, 0x12)]
@@ -206,8 +216,12 @@ async def test_publish_error_unknown_publisher(client: Client, stream: str) -> N
 
 async def test_oversized_outgoing_frame(broker: Any, registry: Registry) -> None:
     c = await Client.connect(
-        broker.host, broker.port, username=broker.username, password=broker.password,
-        registry=registry, frame_max=8192,
+        broker.host,
+        broker.port,
+        username=broker.username,
+        password=broker.password,
+        registry=registry,
+        frame_max=8192,
     )
     try:
         assert c.frame_max == 8192
@@ -253,8 +267,13 @@ async def test_from_uri(broker: Any, registry: Registry) -> None:
 
 async def test_rpc_timeout_and_dead_connection(fault_proxy: Any, broker: Any, registry: Registry) -> None:
     c = await Client.connect(
-        "127.0.0.1", fault_proxy.port, username=broker.username, password=broker.password,
-        registry=registry, rpc_timeout=0.5, heartbeat=1,
+        "127.0.0.1",
+        fault_proxy.port,
+        username=broker.username,
+        password=broker.password,
+        registry=registry,
+        rpc_timeout=0.5,
+        heartbeat=1,
     )
     try:
         assert c.heartbeat == 1

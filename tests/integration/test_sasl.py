@@ -39,14 +39,20 @@ def registry() -> Registry:
 
 async def test_wrong_password(broker: Any, registry: Registry) -> None:
     with pytest.raises(AuthenticationFailure) as ei:
-        await Client.connect(broker.host, broker.port, username=broker.username, password="wrong", registry=registry)
+        await Client.connect(
+            broker.host, broker.port, username=broker.username, password="wrong", registry=registry
+        )
     assert ei.value.code == 0x08
 
 
 async def test_unknown_user(broker: Any, registry: Registry) -> None:
     with pytest.raises(AuthenticationFailure):
         await Client.connect(
-            broker.host, broker.port, username=f"nobody-{uuid.uuid4().hex[:6]}", password="x", registry=registry
+            broker.host,
+            broker.port,
+            username=f"nobody-{uuid.uuid4().hex[:6]}",
+            password="x",
+            registry=registry,
         )
 
 
@@ -77,7 +83,8 @@ async def test_external_over_tls(tls_broker: Any, registry: Registry) -> None:
         name = f"test-tls-{uuid.uuid4().hex[:8]}"
         await c.create_stream(name)
         meta = await c.metadata([name])
-        assert meta[name].leader is not None and meta[name].leader.port == tls_broker.tls_port
+        leader = meta[name].leader
+        assert leader is not None and leader.port == tls_broker.tls_port
         await c.delete_stream(name)
     finally:
         await c.close()

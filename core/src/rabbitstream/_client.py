@@ -272,7 +272,10 @@ class Client:
                 f"could not connect to {p.address}: handshake timed out after {timeout}s"
             ) from exc
         except ConnectionClosed as exc:
-            raise ConnectError(f"could not connect to {p.address}: {exc}") from exc
+            msg = f"could not connect to {p.address}: {exc}"
+            if "CERTIFICATE_REQUIRED" in str(exc).upper():
+                msg += " (the broker requires a TLS client certificate: ssl_context.load_cert_chain(...))"
+            raise ConnectError(msg) from exc
         self.frame_max = done.frame_max
         self.heartbeat = done.heartbeat
         self.server_properties = done.server_properties

@@ -253,6 +253,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 file=out,
             )
             print(format_comparison(summaries, ratio), file=out)
+            a, b = summaries[0].published_rate, summaries[1].published_rate
+            if not opts.rate and a and b and not 0.9 < a / b < 1.1:
+                print(
+                    "note: the runs published at different rates, so their latencies are not comparable "
+                    "(a consumer that lags a faster producer in the same process sees a growing backlog); "
+                    "compare latency at a fixed rate both sustain, e.g. --rate 10000",
+                    file=out,
+                )
     elif opts.json:
         print(json.dumps(summaries[0].to_json(), indent=2), file=out)
     return status

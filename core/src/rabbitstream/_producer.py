@@ -29,6 +29,7 @@ from rabbitstream.utils import ConfirmationStatus, OnClosedErrorInfo
 
 if TYPE_CHECKING:
     from rabbitstream._client import Client, StreamMetadata
+    from rabbitstream._locator import StateListener
     from rabbitstream.plugin import Registry
 
 __all__ = ["EnqueueTimeoutError", "Producer", "ProducerClosedError"]
@@ -53,6 +54,9 @@ class Producer(ProducerBase):
     :param confirm_timeout: seconds before an unconfirmed message is released and its callback
         called with ``response_code=10004`` (``None``: never). Default 30 s.
     :param registry: plugin registry (compression codecs); default the process-wide one.
+    :param on_state_change: ``listener(StateChange)`` (sync or async) called for each publisher
+        when its connection is lost, before each recovery attempt, and when it is recovered or
+        failed for good (``docs/clusters.md``).
     """
 
     def __init__(
@@ -82,6 +86,7 @@ class Producer(ProducerBase):
         enqueue_timeout: float | None = None,
         confirm_timeout: float | None = 30.0,
         registry: Registry | None = None,
+        on_state_change: StateListener | None = None,
     ) -> None:
         if not 0 < max_publishers_by_connection <= 256:
             raise ValueError("max_publishers_by_connection must be in 1..256")
@@ -109,6 +114,7 @@ class Producer(ProducerBase):
         self._connection_name = connection_name or "rstream-producer"
         self._filter_value_extractor = filter_value_extractor
         self._on_close_handler = on_close_handler
+        self._on_state_change = on_state_change
         self._recovery_strategy = (
             recovery_strategy if recovery_strategy is not None else BackOffRecoveryStrategy(True)
         )

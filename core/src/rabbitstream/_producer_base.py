@@ -6,14 +6,23 @@ import asyncio
 import functools
 import inspect
 import logging
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
+from rabbitstream._locator import (
+    DISCONNECTED,
+    FAILED,
+    RECOVERED,
+    RECOVERING,
+    NodeSelector,
+    StateChange,
+    StateListener,
+    notify_state,
+)
 from rabbitstream._producer_publisher import CONNECTION_LOST_CODE, Publisher
 from rabbitstream.exceptions import (
-    BrokerResolutionMaxRetryError,
     ClientError,
-    LeaderNotAvailable,
     MaxPublishersPerInstance,
     ServerError,
     StreamDoesNotExist,
@@ -80,6 +89,8 @@ class ProducerBase(IReliableEntity):
     _recovering: dict[str, asyncio.Task[None]]
     _next_publisher_id: int
     _closing: bool
+    _on_state_change: StateListener | None = None
+    _selector: NodeSelector | None = None
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         raise NotImplementedError
@@ -98,11 +109,25 @@ class ProducerBase(IReliableEntity):
 
         return await Client.connect(host, port, connection_name=name, **self._conn_kwargs)
 
+    @property
+    def _nodes(self) -> NodeSelector:
+        sel = self._selector
+        if sel is None:
+            sel = self._selector = NodeSelector(
+                self.host,
+                self.port,
+                self._connect,
+                load_balancer_mode=self._load_balancer_mode,
+                max_retries=self._max_retries,
+            )
+        return sel
+
     async def _get_locator(self) -> Client:
         loc = self._locator
         if loc is None or loc.is_closed:
+            # a dead locator's node is tried last: recovery never waits on the node that just died
             name = f"locator-{self._connection_name}"
-            self._locator = loc = await self._connect(self.host, self.port, name)
+            self._locator = loc = await self._nodes.open_locator(name, loc)
         return loc
 
     @property
@@ -111,30 +136,16 @@ class ProducerBase(IReliableEntity):
         return await self._get_locator()
 
     async def _leader(self, stream: str) -> tuple[str, int]:
-        meta: StreamMetadata = (await (await self._get_locator()).metadata([stream]))[stream]
-        if meta.code not in (0, 1):
-            raise ServerError.for_code(meta.code, f"metadata of {stream!r}")
-        if meta.leader is None:
-            raise LeaderNotAvailable(f"stream {stream!r} has no leader")
-        return meta.leader.host, meta.leader.port
+        """The stream leader's advertised address, from fresh Metadata (never a cached node)."""
+        meta: StreamMetadata = await self._nodes.stream_metadata(await self._get_locator(), stream)
+        wanted, _ = NodeSelector.placement(meta, leader=True)
+        return wanted[0]
 
     async def _open_to(self, leader: tuple[str, int]) -> Client:
         """A new connection to ``leader`` (directly, or through the given address in LB mode)."""
         loc = await self._get_locator()
-        if not self._load_balancer_mode:
-            if (loc.advertised_host, loc.advertised_port) == leader:
-                # the locator's node: reach it the way the user told us (proxy, NAT, localhost)
-                return await self._connect(self.host, self.port, self._connection_name)
-            return await self._connect(leader[0], leader[1], self._connection_name)
-        for _ in range(max(self._max_retries, 1)):
-            client = await self._connect(self.host, self.port, self._connection_name)
-            if (client.advertised_host, client.advertised_port) == leader:
-                return client
-            await self._close_client(client)
-            await asyncio.sleep(0.2)
-        raise BrokerResolutionMaxRetryError(
-            f"could not reach {leader[0]}:{leader[1]} through {self.host}:{self.port}"
-        )
+        client, _ = await self._nodes.connect_node([leader], self._connection_name, locator=loc)
+        return client
 
     async def _conn_for(self, leader: tuple[str, int]) -> Conn:
         for conn in self._conns:
@@ -201,9 +212,15 @@ class ProducerBase(IReliableEntity):
             exc = ServerError.for_code(code, f"metadata update of {stream!r}")
             self._lost(pubs, "Metadata Update", exc)
 
+    def _state(self, pub: Publisher, state: str, reason: str, **kw: Any) -> None:
+        notify_state(
+            self._on_state_change, StateChange("producer", pub.stream, pub.reference, state, reason, **kw)
+        )
+
     def _lost(self, pubs: list[Publisher], reason: str, exc: BaseException | None) -> None:
         for pub in pubs:
             pub.detach()
+            self._state(pub, DISCONNECTED, reason, error=exc)
         streams = sorted({p.stream for p in pubs})
         self._spawn(self._handle_loss(pubs, streams, reason, exc))
 
@@ -220,18 +237,20 @@ class ProducerBase(IReliableEntity):
         for pub in pubs:
             if self._closing or pub.ready:
                 continue
-            self._recovering[f"{pub.stream}\0{pub.reference}"] = self._spawn(self._recover(pub, exc))
+            self._recovering[f"{pub.stream}\0{pub.reference}"] = self._spawn(self._recover(pub, exc, reason))
 
-    async def _recover(self, pub: Publisher, exc: BaseException | None) -> None:
+    async def _recover(self, pub: Publisher, exc: BaseException | None, reason: str = "") -> None:
         strategy = self._recovery_strategy
         error: BaseException | None = exc or ConnectionError("connection lost")
         attempt = 1
+        t0 = time.monotonic()
         enabled = getattr(strategy, "is_enabled", getattr(strategy, "_enabled", True))
         max_retries = getattr(strategy, "max_retries", getattr(strategy, "_max_retries", 10))
         try:
             while enabled and not self._closing and attempt <= max_retries:
                 if pub not in self._publishers.values():
                     return  # closed or deleted meanwhile
+                self._state(pub, RECOVERING, reason, attempt=attempt, error=error)
                 try:
                     ok = await strategy.recover(
                         self, pub.stream, error, attempt, lambda _s: self._declare(pub)
@@ -246,10 +265,15 @@ class ProducerBase(IReliableEntity):
                 if ok is False or (ok is None and not pub.ready):
                     break  # stream gone
                 if pub.ready:
-                    log.info("publisher on %s recovered", pub.stream)
+                    client = pub.client
+                    node = None if client is None else f"{client.advertised_host}:{client.advertised_port}"
+                    self._state(
+                        pub, RECOVERED, reason, attempt=attempt, node=node, elapsed=time.monotonic() - t0
+                    )
                     return
                 attempt += 1
             if not self._closing:
+                self._state(pub, FAILED, reason, attempt=attempt, error=error, elapsed=time.monotonic() - t0)
                 self._give_up(pub, error)
         finally:
             self._recovering.pop(f"{pub.stream}\0{pub.reference}", None)

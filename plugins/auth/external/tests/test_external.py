@@ -14,7 +14,6 @@ if _SRC not in sys.path:  # the source tree wins over a stale non-editable insta
         del sys.modules["rabbitstream_external"]
 
 import rabbitstream_external  # noqa: E402
-
 from rabbitstream.exceptions import SASLError  # noqa: E402
 from rabbitstream.plugin import SaslMechanism, build_registry  # noqa: E402
 from rabbitstream.protocol import SaslAuthenticateRequest  # noqa: E402

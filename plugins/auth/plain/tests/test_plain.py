@@ -14,7 +14,6 @@ if _SRC not in sys.path:  # the source tree wins over a stale non-editable insta
         del sys.modules["rabbitstream_plain"]
 
 import rabbitstream_plain  # noqa: E402
-
 from rabbitstream.exceptions import SASLError  # noqa: E402
 from rabbitstream.plugin import SaslMechanism, build_registry  # noqa: E402
 
@@ -51,4 +50,4 @@ def test_golden_frame() -> None:
 
     data = rabbitstream_plain.PlainMechanism().initial_response("guest", "guest")
     frame = SaslAuthenticateRequest(correlation_id=3, mechanism="PLAIN", data=data).encode()
-    assert frame.hex() == "0000001f0013000100000003000550" "4c41494e0000000c006775657374006775657374"
+    assert frame.hex() == "0000001f00130001000000030005504c41494e0000000c006775657374006775657374"

@@ -104,7 +104,13 @@ def test_value_round_trip(value: Any) -> None:
 
 
 TEXT = st.text(max_size=40)
-PROPS = st.builds(
+
+
+def _kw(cls: Any, **fields: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.fixed_dictionaries(fields).map(lambda kw: cls(**kw))
+
+
+PROPS = _kw(
     Properties,
     message_id=st.one_of(st.none(), TEXT, st.integers(0, (1 << 64) - 1).map(ULong), st.uuids(), st.binary()),
     user_id=st.one_of(st.none(), st.binary(max_size=20)),
@@ -115,7 +121,7 @@ PROPS = st.builds(
     creation_time=st.one_of(st.none(), I64.map(Timestamp)),
     group_sequence=st.one_of(st.none(), st.integers(0, 0xFFFFFFFF).map(UInt)),
 )
-HEADERS = st.builds(
+HEADERS = _kw(
     Header,
     durable=st.one_of(st.none(), st.booleans()),
     priority=st.one_of(st.none(), st.integers(0, 255).map(UByte)),
@@ -123,7 +129,7 @@ HEADERS = st.builds(
     delivery_count=st.one_of(st.none(), st.integers(0, 0xFFFFFFFF).map(UInt)),
 )
 ANNOTATIONS = st.one_of(st.none(), st.dictionaries(st.text(max_size=10).map(Symbol), VALUES, max_size=4))
-MESSAGES = st.builds(
+MESSAGES = _kw(
     AMQPMessage,
     header=st.one_of(st.none(), HEADERS),
     delivery_annotations=ANNOTATIONS,
