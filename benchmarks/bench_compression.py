@@ -29,16 +29,10 @@ ROOT = Path(__file__).resolve().parents[1]
 def load_codecs() -> list[CompressionCodec]:
     mods = []
     for name in ("gzip", "snappy", "lz4", "zstd"):
-        src = str(ROOT / "plugins" / "compression" / name / "src")
-        if src not in sys.path:
-            sys.path.insert(0, src)
-        mod = sys.modules.get(f"rabbitstream_{name}")
-        if mod is not None and getattr(mod, "__file__", None) is None:
-            del sys.modules[f"rabbitstream_{name}"]
         try:
             mods.append(importlib.import_module(f"rabbitstream_{name}"))
         except ImportError:
-            print(f"(plugin {name} not importable: skipped)")
+            print(f"(plugin {name} not installed: skipped)")
     reg = build_registry(autoload=False, plugins=mods)
     return [reg.compression[c] for c in sorted(reg.compression)]
 

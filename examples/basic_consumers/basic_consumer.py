@@ -26,6 +26,8 @@ async def consume() -> int:
 
     async def on_message(msg: AMQPMessage, context: MessageContext) -> None:
         nonlocal received
+        if MESSAGES and received >= MESSAGES:
+            return  # done: stop() ends run(), later deliveries are ignored
         received += 1
         if received <= 3 or received == MESSAGES:
             print(f"Got message: {msg} from stream {context.stream}, offset {context.offset}")

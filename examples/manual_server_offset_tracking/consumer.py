@@ -39,6 +39,8 @@ async def consume() -> int:
 
     async def on_message(msg: AMQPMessage, context: MessageContext) -> None:
         nonlocal received
+        if received >= MESSAGES:
+            return  # done: stop() ends run(), later deliveries are ignored
         received += 1
         if received % STORE_EVERY == 0 or received == MESSAGES:
             await context.consumer.store_offset(stream=STREAM, subscriber_name=NAME, offset=context.offset)
@@ -71,7 +73,7 @@ async def consume() -> int:
     except asyncio.TimeoutError:
         print(f"Timed out after {received} messages")
     await consumer.close()
-    return 0 if received == MESSAGES else 1
+    return 0 if received >= MESSAGES else 1
 
 
 raise SystemExit(asyncio.run(consume()))

@@ -59,6 +59,8 @@ async def consume() -> int:
 
     async def on_message(msg: AMQPMessage, context: MessageContext) -> None:
         nonlocal received
+        if MESSAGES and received >= MESSAGES:
+            return  # done: stop() ends run(), later deliveries are ignored
         received += 1
         if received % 1000 == 0 or received == MESSAGES:
             # remember progress on the broker, for whoever owns the partition next

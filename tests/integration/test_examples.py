@@ -147,12 +147,12 @@ def test_self_contained_example(ex: ExampleRunner, script: str, count: int, expe
         (
             "basic_producers/producer_send_batch.py",
             "basic_consumers/basic_consumer.py",
-            r"Got message: hello: 0 ",
+            r"Got message: b'hello: 0' from stream",
         ),
         (
             "basic_producers/producer_send_batch_binary.py",
             "basic_consumers/basic_consumer_binary.py",
-            r"Got message: b'hello: 0' ",
+            r"Got message: b'hello: 0' from stream",
         ),
     ],
 )
@@ -169,7 +169,7 @@ def test_consumer_offset_offset(ex: ExampleRunner) -> None:
         expect=r"Received 90 messages",
         RABBITSTREAM_EXAMPLE_COUNT=90,
     )
-    assert "hello: 10 from stream" in out and "offset 10\n" in out, out
+    assert "b'hello: 10' from stream" in out and "offset 10\n" in out, out
 
 
 def test_consumer_times_out_with_status_1(ex: ExampleRunner) -> None:

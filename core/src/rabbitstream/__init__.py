@@ -29,6 +29,9 @@ _EXPORTS: dict[str, str] = {
     "Consumer": "_consumer",
     "MessageContext": "_consumer",
     "EventContext": "_consumer",
+    "MessageBatch": "_consumer",
+    "CreditPolicy": "_consumer",
+    "OffsetTracking": "_consumer",
     "SuperStreamProducer": "_superstream_producer",
     "SuperStreamConsumer": "_superstream_consumer",
     "RouteType": "superstream",
@@ -74,7 +77,10 @@ _SUBMODULES = {
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from rabbitstream._client import Client as Client
     from rabbitstream._consumer import Consumer as Consumer
+    from rabbitstream._consumer import CreditPolicy as CreditPolicy
     from rabbitstream._consumer import EventContext as EventContext
+    from rabbitstream._consumer import MessageBatch as MessageBatch
+    from rabbitstream._consumer import OffsetTracking as OffsetTracking
     from rabbitstream._consumer import MessageContext as MessageContext
     from rabbitstream._producer import Producer as Producer
     from rabbitstream._superstream_consumer import SuperStreamConsumer as SuperStreamConsumer

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import random
 import ssl
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -30,13 +29,11 @@ from rabbitstream._consumer_types import (
     check_credit,
     wire_offset,
 )
+from rabbitstream._locator import NodeSelector, StateListener
 from rabbitstream.constants import ConsumerOffsetSpecification, OffsetType, SlasMechanism
 from rabbitstream.exceptions import (
-    BrokerResolutionMaxRetryError,
     ConnectionClosed,
-    LeaderNotAvailable,
     MaxConsumersPerInstance,
-    ServerError,
     StreamAlreadyExists,
     StreamAlreadySubscribed,
     StreamDoesNotExist,
@@ -62,7 +59,6 @@ DEFAULT_CONNECTION_NAME = "rabbitstream-consumer"
 MAX_SUBSCRIPTIONS_PER_CONNECTION = 256
 _MAX_IDS = 1 << 16
 _UNSUBSCRIBE_TIMEOUT = 5.0
-_LB_RETRY_DELAY = 0.2
 
 MessageCallback = Callable[[Any, MessageContext], Any]
 UpdateListener = Callable[[bool, EventContext], Any]
@@ -96,6 +92,12 @@ class Consumer(ConsumerEvents):
     :param recovery_strategy: default ``BackOffRecoveryStrategy(False)``: no automatic
         recovery, as rstream (pass ``BackOffRecoveryStrategy()`` to enable it).
     :param registry: plugin registry for decompression and SASL (default: the process one).
+    :param prefer_replica: subscribe on a replica when the stream has one (default); the leader
+        is used when no replica is reachable (in ``load_balancer_mode``: after
+        ``replica_attempts`` connections that did not reach a replica).
+    :param on_state_change: ``listener(StateChange)`` (sync or async) called for each
+        subscription when its connection is lost, before each recovery attempt, and when it is
+        recovered or failed for good (``docs/clusters.md``).
     """
 
     def __init__(
@@ -117,6 +119,9 @@ class Consumer(ConsumerEvents):
         sasl_configuration_mechanism: SlasMechanism | str = SlasMechanism.MechanismPlain,
         recovery_strategy: RecoveryStrategy | None = None,
         registry: Registry | None = None,
+        prefer_replica: bool = True,
+        replica_attempts: int = 5,
+        on_state_change: StateListener | None = None,
     ) -> None:
         if not 0 < max_subscribers_by_connection <= MAX_SUBSCRIPTIONS_PER_CONNECTION:
             raise ValueError(
@@ -128,6 +133,11 @@ class Consumer(ConsumerEvents):
         self._max_retries = max_retries
         self._max_subs = max_subscribers_by_connection
         self._on_close_handler = on_close_handler
+        self._on_state_change = on_state_change
+        self._prefer_replica = prefer_replica
+        self._replica_attempts = replica_attempts
+        self._nodes = NodeSelector(host, port, self._connect_to, load_balancer_mode=load_balancer_mode,
+                                   max_retries=max_retries)  # fmt: skip
         self._connection_name = connection_name or DEFAULT_CONNECTION_NAME
         self._recovery: RecoveryStrategy = (
             recovery_strategy if recovery_strategy is not None else BackOffRecoveryStrategy(False)
@@ -206,11 +216,13 @@ class Consumer(ConsumerEvents):
         async with self._locator_lock:
             locator = self._locator
             if locator is None or locator.is_closed:
+                # a dead locator's node is tried last (recovery never waits on the node that died)
                 name = f"locator-{self._connection_name}"
-                locator = self._locator = await Client.connect(
-                    self._host, self._port, connection_name=name, **self._client_kwargs
-                )
+                locator = self._locator = await self._nodes.open_locator(name, locator)
             return locator
+
+    async def _connect_to(self, host: str, port: int, name: str) -> Client:
+        return await Client.connect(host, port, connection_name=name, **self._client_kwargs)
 
     @staticmethod
     async def _close_client(client: Client) -> None:
@@ -496,45 +508,26 @@ class Consumer(ConsumerEvents):
     # ------------------------------------------------------------------ connections
 
     async def _connection_for(self, stream: str) -> _Connection:
+        """A consuming connection on a replica of ``stream`` (else its leader), shared up to
+        ``max_subscribers_by_connection``; placement and load-balancer mode: :mod:`._locator`."""
         locator = await self._get_locator()
-        metadata = (await locator.metadata([stream]))[stream]
-        if metadata.code != 1:
-            raise ServerError.for_code(metadata.code, f"metadata of stream {stream!r}")
-        if metadata.leader is None:
-            raise LeaderNotAvailable(f"stream {stream!r} has no leader")
-        candidates = list(metadata.replicas) or [metadata.leader]
+        metadata = await self._nodes.stream_metadata(locator, stream)
+        wanted, fallback = NodeSelector.placement(metadata, leader=False, prefer_replica=self._prefer_replica)
         async with self._conn_lock:
-            wanted = {(b.host, int(b.port)) for b in candidates}
+            pool = set(wanted)
             for conn in self._conns:
-                if conn.key in wanted and not conn.client.is_closed and len(conn.subs) < self._max_subs:
+                if conn.key in pool and not conn.client.is_closed and len(conn.subs) < self._max_subs:
                     return conn
-            broker = random.choice(candidates)
-            client, key = await self._connect(broker.host, int(broker.port), wanted, metadata.leader)
+            client, key = await self._nodes.connect_node(
+                wanted, self._connection_name, fallback=fallback,
+                fallback_after=self._replica_attempts, locator=locator,
+            )  # fmt: skip
             conn = _Connection(client, key)
             client.on_consumer_update = functools.partial(self._on_consumer_update, conn)
             client.on_metadata_update = functools.partial(self._on_metadata_update, conn)
             client.add_close_listener(functools.partial(self._on_connection_closed, conn))
             self._conns.append(conn)
             return conn
-
-    async def _connect(
-        self, host: str, port: int, wanted: set[tuple[str, int]], leader: Any
-    ) -> tuple[Client, tuple[str, int]]:
-        kwargs = dict(self._client_kwargs, connection_name=self._connection_name)
-        if not self._lb_mode:
-            return await Client.connect(host, port, **kwargs), (host, port)
-        fallback = {(leader.host, int(leader.port))}
-        for attempt in range(max(self._max_retries, 1)):
-            client = await Client.connect(self._host, self._port, **kwargs)
-            key = (str(client.advertised_host), int(client.advertised_port))
-            if key in wanted or (attempt >= self._max_retries // 2 and key in fallback):
-                return client, key
-            await self._close_client(client)
-            await asyncio.sleep(_LB_RETRY_DELAY)
-        raise BrokerResolutionMaxRetryError(
-            f"could not reach any of {sorted(wanted)} through {self._host}:{self._port} "
-            f"after {self._max_retries} attempts (load_balancer_mode)"
-        )
 
     def _drop_connection(self, conn: _Connection) -> None:
         if conn in self._conns:

@@ -7,11 +7,21 @@ import asyncio
 import functools
 import inspect
 import logging
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
 from rabbitstream._consumer_sub import Subscription
 from rabbitstream._consumer_types import EventContext, wire_offset
+from rabbitstream._locator import (
+    DISCONNECTED,
+    FAILED,
+    RECOVERED,
+    RECOVERING,
+    StateChange,
+    StateListener,
+    notify_state,
+)
 from rabbitstream.constants import ConsumerOffsetSpecification, OffsetSpecification, OffsetType
 from rabbitstream.exceptions import ConnectionClosed, OffsetNotFound, ServerError, StreamDoesNotExist
 from rabbitstream.recovery import IReliableEntity, RecoveryStrategy
@@ -45,6 +55,7 @@ class ConsumerEvents(IReliableEntity):
     _closing: bool
     _recovery: RecoveryStrategy
     _on_close_handler: Callable[[OnClosedErrorInfo], Any] | None
+    _on_state_change: StateListener | None = None
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
         raise NotImplementedError
@@ -67,9 +78,10 @@ class ConsumerEvents(IReliableEntity):
         conn.subs.clear()
         if self._closing or not subs:
             return
+        error = exc if exc is not None else ConnectionClosed("connection closed")
         for sub in subs:
             sub.detach()
-        error = exc if exc is not None else ConnectionClosed("connection closed")
+            self._state(sub, DISCONNECTED, "Connection Closed", error=error)
         self._spawn(self._handle_loss("Connection Closed", subs, error))
 
     def _on_metadata_update(self, conn: _Connection, stream: str, code: int) -> None:
@@ -81,7 +93,14 @@ class ConsumerEvents(IReliableEntity):
             self._drop_connection(conn)
         if subs and not self._closing:
             error = ServerError.for_code(code, f"metadata update for stream {stream!r}")
+            for sub in subs:
+                self._state(sub, DISCONNECTED, "Metadata Update", error=error)
             self._spawn(self._handle_loss("Metadata Update", subs, error))
+
+    def _state(self, sub: Subscription, state: str, reason: str, **kw: Any) -> None:
+        notify_state(
+            self._on_state_change, StateChange("consumer", sub.stream, sub.name, state, reason, **kw)
+        )
 
     def _on_consumer_update(self, conn: _Connection, wire_id: int, active: bool, correlation_id: int) -> None:
         sub = conn.subs.get(wire_id)
@@ -154,20 +173,27 @@ class ConsumerEvents(IReliableEntity):
                 log.exception("on_close_handler failed")
         if not enabled:
             for sub in subs:
+                self._state(sub, FAILED, reason, error=error)
                 sub.fail(error)
             return
-        await asyncio.gather(*(self._recover(sub, error) for sub in subs))
+        await asyncio.gather(*(self._recover(sub, error, reason) for sub in subs))
 
-    async def _recover(self, sub: Subscription, error: BaseException) -> None:
+    async def _recover(self, sub: Subscription, error: BaseException, reason: str = "") -> None:
         strategy = self._recovery
         last: BaseException = error
+        t0 = time.monotonic()
         for attempt in range(1, strategy.max_retries + 1):
             if sub.closed or self._closing:
                 return
+            self._state(sub, RECOVERING, reason, attempt=attempt, error=last)
             try:
                 reopen = functools.partial(self._reopen, sub)
                 if await strategy.recover(self, sub.stream, last, attempt, reopen):
-                    log.info("subscription %d on stream %r recovered", sub.id, sub.stream)
+                    client = sub.client
+                    node = None if client is None else f"{client.advertised_host}:{client.advertised_port}"
+                    self._state(
+                        sub, RECOVERED, reason, attempt=attempt, node=node, elapsed=time.monotonic() - t0
+                    )
                     return
                 last = StreamDoesNotExist(f"stream {sub.stream!r} no longer exists")
                 break
@@ -177,6 +203,7 @@ class ConsumerEvents(IReliableEntity):
                 log.info("recovery of stream %r, attempt %d failed: %r", sub.stream, attempt, exc)
                 last = exc
         log.warning("giving up recovery of subscription %d on stream %r: %r", sub.id, sub.stream, last)
+        self._state(sub, FAILED, reason, error=last, elapsed=time.monotonic() - t0)
         self._subs.pop(sub.id, None)
         sub.fail(last)
 

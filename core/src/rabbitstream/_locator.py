@@ -192,20 +192,21 @@ class NodeSelector:
             return [given]
         others = [a for a in self._known if a != given]
         random.shuffle(others)
-        out = [given, *others]
         failed = self._last_failed
-        if failed is not None and failed in out and len(out) > 1:
-            out.remove(failed)
-            out.append(failed)  # the node whose connection just died: last resort
-        return out
+        if failed is not None and failed in others:
+            others.remove(failed)
+            others.append(failed)  # the node whose connection just died: last resort
+        # the given address first (it may be a proxy or a name that moves), then the known nodes
+        return [given, *others]
 
     async def open_locator(self, name: str, previous: Client | None = None) -> Client:
-        """A new locator connection; ``previous`` is the dead one (its node is tried last).
+        """A new locator connection: the given address, else the nodes learned from Metadata
+        (``previous``, the dead locator, last).
 
         :raises ConnectError: (the last error) no candidate node answered.
         """
         if previous is not None:
-            self._last_failed = (previous.host, previous.port)
+            self._last_failed = _address(previous)
         last: BaseException | None = None
         for host, port in self._locator_candidates():
             try:

@@ -93,7 +93,7 @@ def _enc(value: Any) -> bytes:
     return bytes(out)
 
 
-@settings(max_examples=1500, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@settings(max_examples=600, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(VALUES)
 def test_value_round_trip(value: Any) -> None:
     data = _enc(value)
@@ -141,8 +141,8 @@ MESSAGES = _kw(
 )
 
 
-@settings(max_examples=700, suppress_health_check=[HealthCheck.too_slow], deadline=None)
-@given(MESSAGES, st.one_of(st.none(), VALUES), st.one_of(st.none(), st.lists(st.lists(VALUES, max_size=3))))
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(MESSAGES, st.one_of(st.none(), VALUES), st.one_of(st.none(), st.lists(st.lists(VALUES, max_size=3), min_size=1, max_size=3)))
 def test_message_round_trip(msg: AMQPMessage, value: Any, sequence: Any) -> None:
     if msg.body is None:
         msg = msg._replace(value=value) if value is not None else msg._replace(sequence=sequence)

@@ -6,11 +6,9 @@ Also the whole stack (chunk → sub-entry → plugin) against decompression bomb
 from __future__ import annotations
 
 import importlib
-import sys
 import time
 import zlib
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from rabbitstream.compression import (
@@ -28,30 +26,16 @@ from rabbitstream.protocol._chunk import parse_chunk
 from rabbitstream.protocol._subentry import encode_sub_entry, iter_sub_entry
 from rabbitstream.testing import build_chunk, check_codes_unique
 
-_PLUGINS = Path(__file__).resolve().parents[2] / "plugins" / "compression"
+
+def _import(name: str) -> object | None:
+    try:
+        return importlib.import_module(f"rabbitstream_{name}")
+    except ImportError:
+        return None
+
+
 _NAMES = ["gzip", "snappy", "lz4", "zstd"]
-
-
-def _load_plugins() -> list[object]:
-    """Import the four compression plugins from the source tree if not installed editable."""
-    mods: list[object] = []
-    for name in _NAMES:
-        src = str(_PLUGINS / name / "src")
-        if src not in sys.path:
-            sys.path.insert(0, src)
-        mod_name = f"rabbitstream_{name}"
-        mod = sys.modules.get(mod_name)
-        if mod is not None and getattr(mod, "__file__", None) is None:
-            del sys.modules[mod_name]  # an empty namespace stub of a non-editable install
-        try:
-            mods.append(importlib.import_module(mod_name))
-        except ImportError:
-            continue
-    return mods
-
-
-PLUGINS = _load_plugins()
-ALL = build_registry(autoload=False, plugins=PLUGINS)
+ALL = build_registry(autoload=False, plugins=[m for m in map(_import, _NAMES) if m is not None])
 needs_all = pytest.mark.skipif(len(ALL.compression) < 4, reason="compression plugins not importable")
 
 
