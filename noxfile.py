@@ -31,7 +31,7 @@ ROOT = Path(__file__).parent
 PYTHONS = nox.project.python_versions(nox.project.load_toml(ROOT / "core" / "pyproject.toml"))
 DEFAULT_PYTHON = "3.11"
 PLUGINS = sorted(str(p.parent.relative_to(ROOT)) for p in ROOT.glob("plugins/*/*/pyproject.toml"))
-TEST_DEPS = ["pytest>=8", "pytest-asyncio>=0.24", "hypothesis>=6.100"]
+TEST_DEPS = ["pytest>=8", "pytest-asyncio>=0.24", "pytest-timeout>=2.3", "hypothesis>=6.100"]
 INTEROP_DEPS = ["pika>=1.3", "cramjam>=2.8", "mmh3>=4"]
 PYTEST = ["pytest", "--durations=10"]
 

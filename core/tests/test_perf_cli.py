@@ -312,7 +312,7 @@ def test_main_hints_when_no_broker(
 ) -> None:
     monkeypatch.setattr(_perf, "probe_broker", lambda host, port, timeout=3.0: "Connection refused")
     monkeypatch.setattr("rabbitstream._perf_workload.load_library", lambda name, amqp=True: None)
-    assert _perf.main(["--library", "rstream", "--time", "1"]) == 2
+    assert _perf.main(["--time", "1", "--codec", "binary"]) == 2
     err = capsys.readouterr().err
     assert "python tools/broker.py up" in err and "./run perf" in err
 

@@ -28,9 +28,11 @@ def test_one_input(data: bytes) -> None:
             msg = decode(data)
         except AmqpDecodeError:
             continue
-        if decode is amqp_decoder_str:
-            again = bytes(msg)
-            assert amqp_decoder_str(again) == msg
+        again = bytes(msg)  # whatever decodes must re-encode
+        if decode is amqp_decoder:
+            # header/properties fields are written with their declared AMQP types, so
+            # the first re-encoding may normalise; after that it must be stable
+            assert bytes(amqp_decoder(again)) == again
 
 
 def main() -> None:

@@ -264,9 +264,11 @@ def _w_map(out: bytearray, v: Mapping[Any, Any]) -> None:
 
 
 def _w_descriptor(out: bytearray, d: object) -> None:
-    if isinstance(d, int) and not isinstance(d, bool):
-        _w_ulong(out, d)
-    elif isinstance(d, (str, bytes)):
+    """A plain ``int`` descriptor is a ``ulong``, plain text a ``symbol``; wrappers keep their type."""
+    t = type(d)
+    if t is int or t is ULong:
+        _w_ulong(out, d)  # type: ignore[arg-type]
+    elif t is str or t is bytes or t is Symbol:
         _w_symbol(out, d)
     else:
         encode_value(out, d)
@@ -595,6 +597,8 @@ def _w_keyed_map(out: bytearray, prefix: bytes, v: Mapping[Any, Any], key: Calla
     out += body
 
 
+# Header/properties fields: written with their declared AMQP type when the value
+# fits it; anything else (e.g. foreign data decoded from another client) as is.
 def _f_string(out: bytearray, v: Any) -> None:
     if type(v) is str:
         _w_string_bytes(out, v.encode())
@@ -605,43 +609,67 @@ def _f_string(out: bytearray, v: Any) -> None:
 
 
 def _f_binary(out: bytearray, v: Any) -> None:
-    _w_binary(out, v.encode() if isinstance(v, str) else v)
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        _w_binary(out, v)
+    elif type(v) is str:
+        _w_binary(out, v.encode())
+    else:
+        encode_value(out, v)
 
 
 def _f_symbol(out: bytearray, v: Any) -> None:
     t = type(v)
     if t is str or t is bytes:
         out += _sym_key(v)
-    else:
+    elif isinstance(v, (str, bytes, bytearray)):
         _w_symbol(out, _utf8(v))
+    else:
+        encode_value(out, v)
 
 
 def _f_message_id(out: bytearray, v: Any) -> None:
-    if type(v) is str:
+    t = type(v)
+    if t is str:
         _w_string_bytes(out, v.encode())
-    elif type(v) is int:
+    elif t is int and v >= 0:
         _w_ulong(out, v)
     else:
         encode_value(out, v)
 
 
 def _f_timestamp(out: bytearray, v: Any) -> None:
-    if isinstance(v, _dt.datetime):
+    t = type(v)
+    if t is int or t is Timestamp:
+        out += _Cq.pack(0x83, v)
+    elif t is _dt.datetime:
         _w_datetime(out, v)
     else:
-        out += _Cq.pack(0x83, v)
+        encode_value(out, v)
 
 
 def _f_bool(out: bytearray, v: Any) -> None:
-    out.append(0x41 if v else 0x42)
+    if type(v) is bool:
+        out.append(0x41 if v else 0x42)
+    else:
+        encode_value(out, v)
 
 
 def _f_ubyte(out: bytearray, v: Any) -> None:
-    out.append(0x50)
-    out += _B.pack(v)
+    if (type(v) is int or type(v) is UByte) and 0 <= v <= 0xFF:
+        out.append(0x50)
+        out.append(v)
+    else:
+        encode_value(out, v)
 
 
-_HEADER_FIELDS: tuple[_Writer, ...] = (_f_bool, _f_ubyte, _w_uint, _f_bool, _w_uint)
+def _f_uint(out: bytearray, v: Any) -> None:
+    if (type(v) is int or type(v) is UInt) and 0 <= v <= 0xFFFFFFFF:
+        _w_uint(out, v)
+    else:
+        encode_value(out, v)
+
+
+_HEADER_FIELDS: tuple[_Writer, ...] = (_f_bool, _f_ubyte, _f_uint, _f_bool, _f_uint)
 _PROPERTY_FIELDS: tuple[_Writer, ...] = (
     _f_message_id,  # message-id
     _f_binary,  # user-id
@@ -654,7 +682,7 @@ _PROPERTY_FIELDS: tuple[_Writer, ...] = (
     _f_timestamp,  # absolute-expiry-time
     _f_timestamp,  # creation-time
     _f_string,  # group-id
-    _w_uint,  # group-sequence
+    _f_uint,  # group-sequence
     _f_string,  # reply-to-group-id
 )
 
@@ -725,9 +753,6 @@ def encode_message(msg: tuple[Any, ...], data_sections: list[bytes] | None = Non
         if n < 256:
             return _DATA8[n] + body
         return _DATA32 + _CI.pack(0xB0, n) + body
-    kinds = (body is not None or data_sections is not None) + (seq is not None) + (value is not None)
-    if kinds > 1:
-        raise ValueError("an AMQP message has one kind of body: set only one of body, sequence, value")
     out = bytearray()
     try:
         if header is not None:
@@ -746,14 +771,9 @@ def encode_message(msg: tuple[Any, ...], data_sections: list[bytes] | None = Non
         elif body is not None:
             _w_data(out, body)
         if seq is not None:
-            for section in seq:
-                if not isinstance(section, (list, tuple)):
-                    raise TypeError(
-                        "AMQPMessage.sequence is a list of amqp-sequence sections, each a list; "
-                        f"got an item of type {type(section).__name__}"
-                    )
+            for section in seq:  # each item is one amqp-sequence section (a list)
                 out += _SECTION_SEQUENCE
-                _w_list(out, section)
+                encode_value(out, section)  # a non-list is written as is, like rstream does
         if value is not None:
             out += _SECTION_VALUE
             encode_value(out, value)

@@ -66,7 +66,8 @@ class AMQPMessage(_Fields):
       list of bytes-like gives one ``data`` section each);
     - ``sequence``: a list of ``amqp-sequence`` sections, each a list;
     - ``value``: the ``amqp-value`` section (any AMQP value);
-    - only one of ``body``/``sequence``/``value`` may be set;
+    - AMQP wants one kind of body: set one of ``body``/``sequence``/``value`` (if several
+      are set, all are written, as rstream does);
     - ``publishing_id``: the producer's deduplication id (keyword only).
 
     ``bytes(msg)`` is the AMQP encoding; ``str(msg)`` is ``str(msg.body)``.
