@@ -90,8 +90,13 @@ def tests(session: nox.Session) -> None:
     """Every distribution installed; all unit tests (no broker)."""
     session.install(*TEST_DEPS, *INTEROP_DEPS, *_all_distributions())
     session.run(
-        *PYTEST, "core/tests", *(f"{p}/tests" for p in PLUGINS), "tests",
-        "-m", "not integration", *session.posargs,
+        *PYTEST,
+        "core/tests",
+        *(f"{p}/tests" for p in PLUGINS),
+        "tests",
+        "-m",
+        "not integration",
+        *session.posargs,
     )
 
 

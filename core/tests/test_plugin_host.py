@@ -15,7 +15,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from rabbitstream.plugin import (
     DuplicatePluginError,
     PluginNotFoundError,
@@ -117,7 +116,7 @@ def _wheel(tmp: Path, dist: str, module: str, source: str, ep_name: str) -> Path
     return path
 
 
-GOOD = '''
+GOOD = """
 from rabbitstream.plugin import hookimpl
 
 class Rot:
@@ -129,7 +128,7 @@ class Rot:
 @hookimpl
 def rabbitstream_compression_codecs():
     return [Rot()]
-'''
+"""
 BROKEN = "import this_module_does_not_exist_anywhere\n"
 DUPLICATE = GOOD.replace('name = "rot"', 'name = "rot-again"')
 
@@ -142,7 +141,9 @@ def plugin_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     py = env_dir / "bin" / "python"
     purelib = subprocess.run(
         [py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     # the core (and pluggy) come from the test environment; the plugins are installed for real
     # (addsitedir so that the outer environment's own .pth files - editable installs - apply too)
@@ -152,8 +153,12 @@ def plugin_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
         _wheel(tmp, "rabbitstream-rot", "rabbitstream_rot", GOOD, "rot"),
         _wheel(tmp, "rabbitstream-broken", "rabbitstream_broken", BROKEN, "broken"),
     ]
-    subprocess.run([py, "-m", "pip", "install", "-q", "--no-deps", "--no-index", *map(str, wheels)], check=True)
-    (tmp / "dup.whl.path").write_text(str(_wheel(tmp, "rabbitstream-rot-copy", "rabbitstream_rot_copy", DUPLICATE, "rotcopy")))
+    subprocess.run(
+        [py, "-m", "pip", "install", "-q", "--no-deps", "--no-index", *map(str, wheels)], check=True
+    )
+    (tmp / "dup.whl.path").write_text(
+        str(_wheel(tmp, "rabbitstream-rot-copy", "rabbitstream_rot_copy", DUPLICATE, "rotcopy"))
+    )
     return env_dir
 
 
@@ -172,15 +177,32 @@ def test_third_party_plugin_discovered_through_entry_points(plugin_venv: Path) -
     # the broken plugin is logged and skipped; the others still load
     assert "broken" not in names
     assert "rabbitstream-broken" in out.stderr and "could not be imported" in out.stderr
-    code = "from rabbitstream.plugin import get_registry; c = get_registry().compression_codec(7); print(c.decompress(c.compress(b'ab'), 2))"
+    code = (
+        "from rabbitstream.plugin import get_registry; c = get_registry().compression_codec(7);"
+        "print(c.decompress(c.compress(b'ab'), 2))"
+    )
     assert _run(plugin_venv, "-c", code).stdout.strip() == "b'ab'"
 
 
 def test_block_list_and_autoload_switch(plugin_venv: Path) -> None:
-    blocked = _run(plugin_venv, "-m", "rabbitstream", "plugins", "--json", env={"RABBITSTREAM_DISABLED_PLUGINS": "rot,broken"})
+    blocked = _run(
+        plugin_venv,
+        "-m",
+        "rabbitstream",
+        "plugins",
+        "--json",
+        env={"RABBITSTREAM_DISABLED_PLUGINS": "rot,broken"},
+    )
     assert "rot" not in {p["name"] for p in json.loads(blocked.stdout)["plugins"]}
     assert "could not be imported" not in blocked.stderr
-    off = _run(plugin_venv, "-m", "rabbitstream", "plugins", "--json", env={"RABBITSTREAM_DISABLE_PLUGIN_AUTOLOAD": "1"})
+    off = _run(
+        plugin_venv,
+        "-m",
+        "rabbitstream",
+        "plugins",
+        "--json",
+        env={"RABBITSTREAM_DISABLE_PLUGIN_AUTOLOAD": "1"},
+    )
     assert json.loads(off.stdout)["plugins"] == []
 
 

@@ -80,8 +80,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from rabbitstream._consumer import CreditPolicy as CreditPolicy
     from rabbitstream._consumer import EventContext as EventContext
     from rabbitstream._consumer import MessageBatch as MessageBatch
-    from rabbitstream._consumer import OffsetTracking as OffsetTracking
     from rabbitstream._consumer import MessageContext as MessageContext
+    from rabbitstream._consumer import OffsetTracking as OffsetTracking
     from rabbitstream._producer import Producer as Producer
     from rabbitstream._superstream_consumer import SuperStreamConsumer as SuperStreamConsumer
     from rabbitstream._superstream_producer import SuperStreamProducer as SuperStreamProducer

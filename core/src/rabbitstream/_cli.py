@@ -51,7 +51,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = sub.add_parser("plugins", help="list installed plugins and what they provide")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_plugins)
-    sub.add_parser("perf", help="publish/consume performance tool (see rabbitstream perf --help)", add_help=False)
+    sub.add_parser(
+        "perf", help="publish/consume performance tool (see rabbitstream perf --help)", add_help=False
+    )
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "perf":
         perf = importlib.import_module("rabbitstream._perf")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["AMQPMessage", "Header", "Properties", "amqp_decoder", "amqp_decoder_str"]
+__all__ = ["AMQPMessage", "Header", "Properties", "amqp_decoder", "amqp_decoder_str"]  # noqa: F822
 
 
 def __getattr__(name: str) -> Any:

@@ -24,7 +24,7 @@ class IReliableEntity(abc.ABC):
     async def stream_exists(self, stream: str, on_close_event: bool = False) -> bool:
         """Whether ``stream`` still exists (asked through a live connection)."""
 
-    def clean_list(self, stream: str) -> None:  # noqa: B027 - optional hook
+    def clean_list(self, stream: str) -> None:
         """Forget per-stream state when a stream is gone for good."""
 
 
@@ -98,5 +98,5 @@ class BackOffRecoveryStrategy(RecoveryStrategy):
         self.max_delay = max_delay
 
     def delay(self, attempt: int) -> float:
-        base = min(self.initial_delay * 2 ** max(attempt - 1, 0), self.max_delay)
+        base: float = min(self.initial_delay * 2.0 ** max(attempt - 1, 0), self.max_delay)
         return base + random.uniform(0, min(self.jitter, base))

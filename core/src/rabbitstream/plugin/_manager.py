@@ -221,8 +221,7 @@ class PluginHost:
         # get_hookimpls() is in call order reversed (LIFO); keep pluggy's order.
         for impl in reversed(caller.get_hookimpls()):
             provider = _dist_of(impl.plugin, self._distinfo)
-            for item in impl.function() or ():
-                out.append((provider, item))
+            out.extend((provider, item) for item in impl.function() or ())
         return out
 
     def compression_codecs(self) -> list[tuple[str, CompressionCodec]]:

@@ -266,7 +266,7 @@ def _w_map(out: bytearray, v: Mapping[Any, Any]) -> None:
 def _w_descriptor(out: bytearray, d: object) -> None:
     """A plain ``int`` descriptor is a ``ulong``, plain text a ``symbol``; wrappers keep their type."""
     t = type(d)
-    if t is int or t is ULong:
+    if (t is int or t is ULong) and 0 <= d < (1 << 64):  # type: ignore[operator]
         _w_ulong(out, d)  # type: ignore[arg-type]
     elif t is str or t is bytes or t is Symbol:
         _w_symbol(out, d)
