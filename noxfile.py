@@ -32,7 +32,7 @@ PYTHONS = nox.project.python_versions(nox.project.load_toml(ROOT / "core" / "pyp
 DEFAULT_PYTHON = "3.11"
 PLUGINS = sorted(str(p.parent.relative_to(ROOT)) for p in ROOT.glob("plugins/*/*/pyproject.toml"))
 TEST_DEPS = ["pytest>=8", "pytest-asyncio>=0.24", "pytest-timeout>=2.3", "hypothesis>=6.100"]
-INTEROP_DEPS = ["pika>=1.3", "cramjam>=2.8", "mmh3>=4"]
+INTEROP_DEPS = ["pika>=1.3", "cramjam>=2.8", "mmh3>=4", "python-snappy>=0.7", "rstream==1.1.1"]
 PYTEST = ["pytest", "--durations=10"]
 
 
@@ -60,11 +60,13 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python=DEFAULT_PYTHON)
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict over every distribution's src, the tools and noxfile.py."""
+    """mypy --strict over every distribution's src and tests, the tools, benchmarks and noxfile.py."""
     session.install("mypy>=1.11", "nox>=2025.2.9", *TEST_DEPS, *_all_distributions())
     srcs = ["core/src", *(f"{p}/src" for p in PLUGINS)]
     session.run("mypy", *srcs)
-    session.run("mypy", "tools", "noxfile.py")
+    session.run("mypy", "tools", "noxfile.py", "benchmarks", "core/tests", "tests")
+    for p in PLUGINS:  # one run each: every plugin has its own tests/conftest.py
+        session.run("mypy", f"{p}/tests")
 
 
 # ----------------------------------------------------------------- unit tests

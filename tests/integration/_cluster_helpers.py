@@ -30,10 +30,21 @@ __all__ = [
     "recovery",
     "report",
     "stream_members",
+    "until",
     "wait_members",
 ]
 
 REPORT = Path(__file__).resolve().parents[2] / ".cache" / "cluster-report.txt"
+
+
+async def until(pred: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:
+    """Poll ``pred`` until true or ``timeout`` seconds passed. :return: whether it became true."""
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(interval)
+    return True
 
 
 def recovery() -> BackOffRecoveryStrategy:
@@ -64,13 +75,13 @@ class StateLog:
     def of(self, entity: str, state: str) -> list[StateChange]:
         return [e for e in self.events if e.entity == entity and e.state == state]
 
-    def recovery_after(self, entity: str, t_fault: float) -> float | None:
+    def recovery_after(self, entity: str, t_fault: float, t_next: float = float("inf")) -> float | None:
         """Seconds from ``t_fault`` to the last ``recovered`` event of ``entity`` that follows the
-        first ``disconnected`` after ``t_fault`` (``None`` if it was not disturbed)."""
+        first ``disconnected`` after ``t_fault`` and precedes ``t_next`` (``None``: not disturbed)."""
         lost = [e.at for e in self.of(entity, DISCONNECTED) if e.at >= t_fault - 0.05]
         if not lost:
             return None
-        back = [e.at for e in self.of(entity, RECOVERED) if e.at >= lost[0]]
+        back = [e.at for e in self.of(entity, RECOVERED) if lost[0] <= e.at < t_next]
         return None if not back else round(max(back) - t_fault, 3)
 
 
@@ -159,6 +170,7 @@ class Workload:
     password: str
     at: Sequence[int] = ()
     faults: Sequence[Fault] = ()
+    pace: tuple[int, float] | None = None  # (every n messages, sleep s): spread the run in time
     producer_kw: dict[str, Any] = field(default_factory=dict)
     consumer_kw: dict[str, Any] = field(default_factory=dict)
     states: StateLog = field(default_factory=StateLog)
@@ -197,6 +209,7 @@ class Workload:
                             on_state_change=self.states.append, **kw, **self.consumer_kw)  # fmt: skip
         fault_at = dict(zip(self.at, self.faults, strict=True))
         tasks: list[asyncio.Task[None]] = []
+        pace = self.pace
         t0 = self._last_confirm = time.monotonic()
         async with producer, consumer:
             await consumer.subscribe(
@@ -208,18 +221,16 @@ class Workload:
             for i in range(self.total):
                 await producer.send(self.stream, b"m-%07d" % i, publisher_name="cluster-test",
                                     on_publish_confirm=self._on_confirm)  # fmt: skip
+                if pace is not None and i % pace[0] == pace[0] - 1:
+                    await asyncio.sleep(pace[1])
                 fault = fault_at.get(i)
                 if fault is not None:
                     tasks.append(asyncio.ensure_future(self._run_fault(fault)))
             await producer.flush()
-            deadline = time.monotonic() + confirm_timeout
-            while len(self.confirmed) + len(self.failed) < self.total and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)
+            await until(lambda: len(self.confirmed) + len(self.failed) >= self.total, confirm_timeout)
             self.elapsed = time.monotonic() - t0
             # let the consumer catch up with everything confirmed
-            deadline = time.monotonic() + 60
-            while len({b for _, b in self.seen}) < len(self.confirmed) and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)
+            await until(lambda: len(self.seen) >= len(self.confirmed), 60)
             await asyncio.sleep(0.5)
             if tasks:
                 await asyncio.gather(*tasks)
@@ -234,6 +245,7 @@ class Workload:
         seen_offsets = [o for o, _ in self.seen]
         stored_offsets = {o for o, _ in stored}
         fault_t = self.fault_times[0] if self.fault_times else time.monotonic()
+        next_t = self.fault_times[1] if len(self.fault_times) > 1 else float("inf")
         prod_rec = [round(e.elapsed, 3) for e in self.states.of("producer", RECOVERED)]
         cons_rec = [round(e.elapsed, 3) for e in self.states.of("consumer", RECOVERED)]
         figures = report(
@@ -252,8 +264,8 @@ class Workload:
             consumer_recoveries=len(cons_rec),
             producer_recovery_max_s=max(prod_rec, default=None),
             consumer_recovery_max_s=max(cons_rec, default=None),
-            first_fault_to_producer_recovered_s=self.states.recovery_after("producer", fault_t),
-            first_fault_to_consumer_recovered_s=self.states.recovery_after("consumer", fault_t),
+            first_fault_to_producer_recovered_s=self.states.recovery_after("producer", fault_t, next_t),
+            first_fault_to_consumer_recovered_s=self.states.recovery_after("consumer", fault_t, next_t),
             max_confirm_gap_s=round(self.max_confirm_gap, 3),
             failed_events=len(self.states.of("producer", FAILED)) + len(self.states.of("consumer", FAILED)),
             run_s=round(self.elapsed, 2),

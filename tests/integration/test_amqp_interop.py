@@ -15,6 +15,9 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import pika
+import pika.data
+import pika.exceptions
 import pytest
 from _consumer_helpers import Collector, make_consumer, make_producer, wait_for
 from rabbitstream import (
@@ -27,9 +30,6 @@ from rabbitstream import (
     amqp_decoder,
     amqp_decoder_str,
 )
-
-pika = pytest.importorskip("pika")
-import pika.data  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
@@ -59,7 +59,9 @@ def _params(broker: Any) -> Any:
     )
 
 
-def _consume(broker: Any, stream: str, count: int, timeout: float = 15.0, offset: Any = "first") -> list[Delivery]:
+def _consume(
+    broker: Any, stream: str, count: int, timeout: float = 15.0, offset: Any = "first"
+) -> list[Delivery]:
     """Consume ``count`` deliveries of ``stream`` from ``offset`` (a stream needs qos + manual acks)."""
     conn = pika.BlockingConnection(_params(broker))
     out: list[Delivery] = []
@@ -114,7 +116,7 @@ def _bind(broker: Any, stream: str, exchange: str, key: str) -> None:
 class _FloatSafeLong(int):
     """Stands in for ``pika.data.long``: keeps floats, makes ints (and stays a type for isinstance)."""
 
-    def __new__(cls, value: Any = 0) -> Any:  # type: ignore[misc]
+    def __new__(cls, value: Any = 0) -> Any:
         return value if isinstance(value, float) else int(value)
 
 
@@ -189,9 +191,7 @@ def _full_message() -> AMQPMessage:
     )
 
 
-async def test_stream_to_amqp091_properties_and_headers(
-    broker: Any, stream: str, pika_floats: None
-) -> None:
+async def test_stream_to_amqp091_properties_and_headers(broker: Any, stream: str, pika_floats: None) -> None:
     await _send(broker, stream, _full_message())
     [(method, props, body)] = await asyncio.to_thread(_consume, broker, stream, 1)
     assert body == b'{"a": 1}'
@@ -292,6 +292,78 @@ async def test_stream_to_amqp091_offsets(broker: Any, stream: str) -> None:
     assert [(b, p.headers["x-stream-offset"]) for _, p, b in got] == [(b"m3", 3), (b"m4", 4)]
 
 
+async def test_stream_to_amqp091_typed_application_properties(
+    broker: Any, stream: str, pika_floats: None
+) -> None:
+    """AMQP 1.0 typed values in application properties, as a 0.9.1 reader sees them."""
+    from rabbitstream_amqp import Byte, Float, Long, Short, Symbol, Timestamp, UByte, UInt, ULong, UShort
+
+    props = {
+        "ubyte": UByte(200),
+        "ushort": UShort(60000),
+        "uint": UInt(4_000_000_000),
+        "ulong": ULong(5),
+        "byte": Byte(-5),
+        "short": Short(-300),
+        "long": Long(5),
+        "float32": Float(0.25),
+        "symbol": Symbol("sym"),
+        "ts": Timestamp(CREATED_MS),
+        "null": None,
+    }
+    await _send(broker, stream, AMQPMessage(application_properties=props, body=b"typed"))
+    [(_, p, _)] = await asyncio.to_thread(_consume, broker, stream, 1)
+    headers = dict(p.headers)
+    del headers["x-stream-offset"]
+    assert headers == {
+        "ubyte": 200,
+        "ushort": 60000,
+        "uint": 4_000_000_000,
+        "ulong": 5,
+        "byte": -5,
+        "short": -300,
+        "long": 5,
+        "float32": 0.25,
+        "symbol": "sym",
+        "ts": dt.datetime.fromtimestamp(CREATED_MS // 1000, dt.timezone.utc),  # 0.9.1 timestamps: seconds
+        "null": None,
+    }
+
+
+@pytest.mark.parametrize(
+    "value",
+    [pytest.param(uuid.UUID(int=7), id="uuid"), pytest.param("char", id="char")],
+)
+async def test_stream_to_amqp091_unconvertible_application_property(
+    broker: Any, stream: str, value: Any
+) -> None:
+    """uuid and char application properties (valid AMQP 1.0) make the broker fail the 0.9.1 delivery
+    with 541 INTERNAL_ERROR (4.0 and 4.3): a broker limitation, see docs/interop.md."""
+    from rabbitstream_amqp import Char
+
+    if value == "char":
+        value = Char("é")
+    await _send(broker, stream, AMQPMessage(application_properties={"v": value}, body=b"x"))
+    with pytest.raises(pika.exceptions.ConnectionClosedByBroker) as info:
+        await asyncio.to_thread(_consume, broker, stream, 1, 5.0)
+    assert info.value.reply_code == 541
+    # our decoder reads it back unchanged
+    col = await _read(broker, stream, 1, amqp_decoder_str)
+    assert col.messages[0].application_properties == {"v": value}
+
+
+async def test_non_amqp_entry_closes_amqp091_consumer(broker: Any, stream: str) -> None:
+    """Raw bytes (not AMQP 1.0) in a stream: the broker cannot convert them and closes the 0.9.1
+    connection with 541 INTERNAL_ERROR. Publish AMQPMessage when other protocols read the stream."""
+    await _send(broker, stream, b"raw bytes, not an AMQP 1.0 message")
+    with pytest.raises(pika.exceptions.ConnectionClosedByBroker) as info:
+        await asyncio.to_thread(_consume, broker, stream, 1, 5.0)
+    assert info.value.reply_code == 541
+    # the stream protocol side is unaffected
+    col = await _read(broker, stream, 1, lambda b: b)
+    assert col.messages == [b"raw bytes, not an AMQP 1.0 message"]
+
+
 # --------------------------------------------------------------------------- AMQP 0.9.1 -> stream
 
 PIKA_TS = 1_700_000_000  # seconds
@@ -303,7 +375,7 @@ def _pika_props(n: int) -> Any:
         content_type="text/plain",
         content_encoding="gzip",
         headers={
-            "s": "v%d" % n,
+            "s": f"v{n}",
             "i": 7,
             "neg": -3,
             "big": 1 << 40,
@@ -316,10 +388,10 @@ def _pika_props(n: int) -> Any:
         },
         delivery_mode=2,
         priority=3,
-        correlation_id="c-%d" % n,
-        reply_to="r-%d" % n,
+        correlation_id=f"c-{n}",
+        reply_to=f"r-{n}",
         expiration="60000",
-        message_id="m-%d" % n,
+        message_id=f"m-{n}",
         timestamp=PIKA_TS,
         type="my-type",
         user_id=None,
@@ -368,10 +440,10 @@ def _check_pika_message(msg: AMQPMessage, n: int, stream: str, *, as_str: bool, 
     # properties
     p = msg.properties
     assert p is not None
-    assert p.message_id == t("m-%d" % n)
-    assert p.correlation_id == t("c-%d" % n)
+    assert p.message_id == t(f"m-{n}")
+    assert p.correlation_id == t(f"c-{n}")
     # 4.3 turns a 0.9.1 reply-to queue name into an AMQP 1.0 address (back again for 0.9.1 readers)
-    assert p.reply_to == t(("/queues/r-%d" if after_4_0 else "r-%d") % n)
+    assert p.reply_to == t(f"/queues/r-{n}" if after_4_0 else f"r-{n}")
     assert p.content_type == t("text/plain")
     assert p.content_encoding == t("gzip")
     assert p.creation_time == PIKA_TS * 1000  # seconds -> milliseconds
@@ -381,7 +453,7 @@ def _check_pika_message(msg: AMQPMessage, n: int, stream: str, *, as_str: bool, 
     app = msg.application_properties
     assert app is not None
     assert {_text(k): v for k, v in app.items()} == {
-        "s": t("v%d" % n),
+        "s": t(f"v{n}"),
         "i": 7,
         "neg": -3,
         "big": 1 << 40,
@@ -409,7 +481,7 @@ async def test_amqp091_message_reencodes_for_pika(broker: Any, pika_stream: str)
     col = await _read(broker, pika_stream, 2, amqp_decoder_str)
     await _send(broker, pika_stream, col.messages[0])
     deliveries = await asyncio.to_thread(_consume, broker, pika_stream, 3)
-    (_, p0, b0), _, (m2, p2, b2) = deliveries
+    (_, p0, b0), _, (_, p2, b2) = deliveries
     assert b2 == b0
     for name in ("content_type", "content_encoding", "correlation_id", "message_id", "reply_to", "timestamp",
                  "type", "app_id", "priority", "delivery_mode", "expiration"):  # fmt: skip
@@ -419,7 +491,9 @@ async def test_amqp091_message_reencodes_for_pika(broker: Any, pika_stream: str)
     assert h2 == h0
 
 
-async def test_stream_declared_by_amqp091_usable_by_stream_clients(broker: Any, unique_stream_name: str) -> None:
+async def test_stream_declared_by_amqp091_usable_by_stream_clients(
+    broker: Any, unique_stream_name: str
+) -> None:
     await asyncio.to_thread(_declare_stream, broker, unique_stream_name)
     try:
         await _send(broker, unique_stream_name, AMQPMessage(body=b"ours"))

@@ -6,14 +6,30 @@ Figures: one ``[cluster-report]`` line per scenario (``pytest -s``) and ``.cache
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from _cluster_helpers import StateLog, Workload, assert_clean, recovery, report, stream_members, wait_members
-from rabbitstream import Client, ConsumerOffsetSpecification, OffsetType, RouteType
-from rabbitstream import SuperStreamConsumer, SuperStreamProducer
+from _cluster_helpers import (
+    StateLog,
+    Workload,
+    assert_clean,
+    recovery,
+    report,
+    stream_members,
+    until,
+    wait_members,
+)
+from rabbitstream import (
+    Client,
+    ConsumerOffsetSpecification,
+    OffsetType,
+    RouteType,
+    SuperStreamConsumer,
+    SuperStreamProducer,
+)
 from rabbitstream._locator import RECOVERED
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -80,7 +96,7 @@ async def test_leader_kill_under_load(cluster: Any, cstream: str) -> None:
         await work.run()
         survivor = next(p for p in cluster.ports if p != leader_port)
         client = await node_client(cluster, survivor)
-        new_leader, replicas = await stream_members(client, cstream)
+        new_leader, _ = await stream_members(client, cstream)
         await client.close()
         t0 = time.monotonic()
         await asyncio.to_thread(cluster.start, victim)
@@ -110,11 +126,11 @@ async def test_super_stream_sac_node_restart(cluster: Any, unique_stream_name: s
     kw = {"username": cluster.username, "password": cluster.password}
     port0 = cluster.ports[0]
     states = StateLog()
-    statuses: dict[int, bool] = {}
+    statuses: dict[int, bool] = {}  # message index -> confirmed (ids are per partition)
     received: list[tuple[int, str, int, bytes]] = []
 
-    def on_confirm(status: Any) -> None:
-        statuses[status.message_id] = status.is_confirmed
+    def on_confirm(i: int, status: Any) -> None:
+        statuses[i] = status.is_confirmed
 
     def handler(k: int) -> Any:
         def on_message(message: Any, ctx: Any) -> None:
@@ -129,9 +145,14 @@ async def test_super_stream_sac_node_restart(cluster: Any, unique_stream_name: s
     )  # fmt: skip
     consumers = [
         SuperStreamConsumer(
-            cluster.host, cluster.ports[k], super_stream=ss, recovery_strategy=recovery(),
-            on_state_change=states.append, connection_name=f"ss-sac-{k}", **kw,
-        )  # fmt: skip
+            cluster.host,
+            cluster.ports[k],
+            super_stream=ss,
+            recovery_strategy=recovery(),
+            on_state_change=states.append,
+            connection_name=f"ss-sac-{k}",
+            **kw,
+        )
         for k in range(2)
     ]
     async with producer:
@@ -167,19 +188,19 @@ async def test_super_stream_sac_node_restart(cluster: Any, unique_stream_name: s
                     offset_tracking=True,
                 )  # fmt: skip
             for i in range(total):
-                await producer.send(b"%d-%06d" % (i % 3, i), on_publish_confirm=on_confirm)
+                await producer.send(
+                    b"%d-%06d" % (i % 3, i), on_publish_confirm=functools.partial(on_confirm, i)
+                )
+                if i % 300 == 299:
+                    await asyncio.sleep(0.1)  # ~3,000 msg/s: the publishing spans the restart
                 if i == total // 3:
                     t_fault = time.monotonic()
                     task = asyncio.ensure_future(restart())
-            deadline = time.monotonic() + 120
-            while len(statuses) < total and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)
+            await until(lambda: len(statuses) >= total, 120)
             if task is not None:
                 await task
-            confirmed = {b"%d-%06d" % (i % 3, i) for i in range(total) if statuses.get(i + 1)}
-            deadline = time.monotonic() + 60
-            while not confirmed <= {r[3] for r in received} and time.monotonic() < deadline:
-                await asyncio.sleep(0.1)
+            confirmed = {b"%d-%06d" % (i % 3, i) for i in range(total) if statuses.get(i)}
+            await until(lambda: confirmed <= {r[3] for r in received}, 60, 0.2)
             await asyncio.sleep(0.5)
     finally:
         if task is not None and not task.done():
@@ -190,9 +211,7 @@ async def test_super_stream_sac_node_restart(cluster: Any, unique_stream_name: s
             await cleaner.delete_super_stream(ss, missing_ok=True)
     bodies = [r[3] for r in received]
     per_partition_dups = {
-        p: len(offs) - len(set(offs))
-        for p in partitions
-        for offs in [[r[2] for r in received if r[1] == p]]
+        p: len(offs) - len(set(offs)) for p in partitions for offs in [[r[2] for r in received if r[1] == p]]
     }
     rec = [round(e.elapsed, 3) for e in states.events if e.state == RECOVERED]
     fig = report(

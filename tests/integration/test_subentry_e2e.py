@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from typing import Any
 
 import pytest
@@ -85,7 +86,9 @@ def _installed(ct: CompressionType) -> bool:
     return True
 
 
-async def _publish_plan(p: Producer, stream: str, tag: bytes, ct: CompressionType, *, step_confirm: bool) -> None:
+async def _publish_plan(
+    p: Producer, stream: str, tag: bytes, ct: CompressionType, *, step_confirm: bool
+) -> None:
     """Publish PLAN; with ``step_confirm`` each step is confirmed before the next (≈ one chunk each)."""
     bodies = _expected(tag)
     at = 0
@@ -103,7 +106,11 @@ async def _publish_plan(p: Producer, stream: str, tag: bytes, ct: CompressionTyp
     await wait_for(lambda: p.unconfirmed(stream) == 0)
 
 
-async def _collect(c: Consumer, stream: str, start: int | None, decoder: Any = None) -> Collector:
+async def _collect(
+    stack: AsyncExitStack, broker: Any, stream: str, start: int | None, decoder: Any = None
+) -> Collector:
+    """Subscribe a new Consumer (one subscription per stream and Consumer) from FIRST or OFFSET ``start``."""
+    c: Consumer = await stack.enter_async_context(make_consumer(broker))
     col = Collector()
     spec = (
         ConsumerOffsetSpecification(OffsetType.FIRST, None)
@@ -131,9 +138,9 @@ async def test_mixed_sub_entries(broker: Any, stream: str, ct: CompressionType, 
     expected = _expected(tag)
     async with make_producer(broker) as p:
         await _publish_plan(p, stream, tag, ct, step_confirm=step_confirm)
-    async with make_consumer(broker) as c:
-        first = await _collect(c, stream, None)
-        at = {n: await _collect(c, stream, n) for n in START_OFFSETS}
+    async with AsyncExitStack() as stack:
+        first = await _collect(stack, broker, stream, None)
+        at = {n: await _collect(stack, broker, stream, n) for n in START_OFFSETS}
         await wait_for(lambda: len(first) >= TOTAL and all(len(col) >= TOTAL - n for n, col in at.items()))
         await asyncio.sleep(0.3)  # anything delivered twice would show up now
     assert first.offsets == list(range(TOTAL))
@@ -147,7 +154,7 @@ async def test_amqp_messages_in_sub_entries(broker: Any, stream: str) -> None:
     """AMQP 1.0 records inside compressed sub-entries decode with their properties."""
     msgs = [
         AMQPMessage(
-            properties=Properties(message_id="m%d" % i, content_type="text/plain"),
+            properties=Properties(message_id=f"m{i}", content_type="text/plain"),
             application_properties={"i": i},
             body=b"amqp-%d" % i,
         )
@@ -159,8 +166,8 @@ async def test_amqp_messages_in_sub_entries(broker: Any, stream: str) -> None:
         await p.send_sub_entry(stream, msgs[15:], compression_type=CompressionType.No)
         await p.flush()
         await wait_for(lambda: p.unconfirmed(stream) == 0)
-    async with make_consumer(broker) as c:
-        col = await _collect(c, stream, 7, amqp_decoder)
+    async with AsyncExitStack() as stack:
+        col = await _collect(stack, broker, stream, 7, amqp_decoder)
         await wait_for(lambda: len(col) >= 23)
         await asyncio.sleep(0.2)
     assert col.offsets == list(range(7, 30))
@@ -171,7 +178,12 @@ async def test_amqp_messages_in_sub_entries(broker: Any, stream: str) -> None:
 
 # --------------------------------------------------------------------------- rstream 1.1.1 interop
 
-rstream = pytest.importorskip("rstream")
+
+@pytest.fixture
+def rstream() -> Any:
+    """rstream 1.1.1 (in the dev venv; the test is skipped where it is not installed)."""
+    return pytest.importorskip("rstream")
+
 
 RS_PLAN_SUB = [(0, 10), (13, 25)]  # gzip sub-entries (start, count); plain batches fill the gaps
 RS_TOTAL = 45
@@ -195,7 +207,7 @@ def _rs_expected_amqp() -> list[bytes]:
     return [b"amqp-rs-%d" % i for i in range(12)]
 
 
-async def test_rstream_reads_our_gzip_sub_entries(broker: Any, stream: str) -> None:
+async def test_rstream_reads_our_gzip_sub_entries(broker: Any, stream: str, rstream: Any) -> None:
     async with make_producer(broker) as p:
         for kind, part in _rs_parts():
             if kind == "sub":
@@ -205,7 +217,10 @@ async def test_rstream_reads_our_gzip_sub_entries(broker: Any, stream: str) -> N
         # AMQP records too: rstream's own amqp_decoder must read our encoding
         await p.send_sub_entry(
             stream,
-            [AMQPMessage(properties=Properties(message_id="id%d" % i), body=b) for i, b in enumerate(_rs_expected_amqp())],
+            [
+                AMQPMessage(properties=Properties(message_id=f"id{i}"), body=b)
+                for i, b in enumerate(_rs_expected_amqp())
+            ],
             compression_type=CompressionType.Gzip,
         )
         await p.flush()
@@ -214,9 +229,11 @@ async def test_rstream_reads_our_gzip_sub_entries(broker: Any, stream: str) -> N
     total = RS_TOTAL + 12
     expected = _rs_bodies()
     got: dict[int | None, list[tuple[int, Any]]] = {None: [], 20: [], RS_TOTAL + 5: []}
-    rs_consumer = rstream.Consumer(broker.host, broker.port, username=broker.username, password=broker.password)
-    async with rs_consumer:
+    async with AsyncExitStack() as stack:
         for start, sink in got.items():
+            rs_consumer = await stack.enter_async_context(
+                rstream.Consumer(broker.host, broker.port, username=broker.username, password=broker.password)
+            )
 
             def cb(msg: Any, ctx: Any, sink: list[tuple[int, Any]] = sink) -> None:
                 sink.append((ctx.offset, msg))
@@ -240,8 +257,10 @@ async def test_rstream_reads_our_gzip_sub_entries(broker: Any, stream: str) -> N
         assert [d.properties.message_id for d in decoded] == [b"id%d" % (i - RS_TOTAL) for i in tail]
 
 
-async def test_we_read_rstream_gzip_sub_entries(broker: Any, stream: str) -> None:
-    rs_producer = rstream.Producer(broker.host, broker.port, username=broker.username, password=broker.password)
+async def test_we_read_rstream_gzip_sub_entries(broker: Any, stream: str, rstream: Any) -> None:
+    rs_producer = rstream.Producer(
+        broker.host, broker.port, username=broker.username, password=broker.password
+    )
     confirmed: list[int] = []
 
     def on_confirm(status: Any) -> None:
@@ -249,17 +268,23 @@ async def test_we_read_rstream_gzip_sub_entries(broker: Any, stream: str) -> Non
         confirmed.append(status.message_id)
 
     async with rs_producer:
+        # rstream buffers sub-entries (timer task) but writes send_batch at once: wait for each step's
+        # confirms so that the stream holds the parts in this order
+        want = 0
         for kind, part in _rs_parts():
             if kind == "sub":
                 await rs_producer.send_sub_entry(
                     stream, part, compression_type=rstream.CompressionType.Gzip, on_publish_confirm=on_confirm
                 )
+                want += 1
             else:
                 await rs_producer.send_batch(stream, part, on_publish_confirm=on_confirm)
+                want += len(part)
+            await wait_for(lambda: len(confirmed) >= want)  # noqa: B023 - awaited in this iteration
         await rs_producer.send_sub_entry(
             stream,
             [
-                rstream.AMQPMessage(properties=rstream.Properties(message_id="id%d" % i), body=b)
+                rstream.AMQPMessage(properties=rstream.Properties(message_id=f"id{i}"), body=b)
                 for i, b in enumerate(_rs_expected_amqp())
             ],
             compression_type=rstream.CompressionType.Gzip,
@@ -270,9 +295,9 @@ async def test_we_read_rstream_gzip_sub_entries(broker: Any, stream: str) -> Non
 
     total = RS_TOTAL + 12
     expected = _rs_bodies()
-    async with make_consumer(broker) as c:
-        cols = {start: await _collect(c, stream, start) for start in (None, 5, 20, RS_TOTAL + 5)}
-        amqp_col = await _collect(c, stream, RS_TOTAL, amqp_decoder)
+    async with AsyncExitStack() as stack:
+        cols = {start: await _collect(stack, broker, stream, start) for start in (None, 5, 20, RS_TOTAL + 5)}
+        amqp_col = await _collect(stack, broker, stream, RS_TOTAL, amqp_decoder)
         await wait_for(
             lambda: all(len(col) >= total - (s or 0) for s, col in cols.items()) and len(amqp_col) >= 12
         )

@@ -401,8 +401,8 @@ def _build_table(text: dict[int, _Reader], as_str: bool) -> list[_Reader]:
                 raise _truncated(pos)
             code = buf[pos]
             pos += 1
-        if code == 0x00:
-            raise AmqpDecodeError("nested descriptor in an array element constructor", pos - 1)
+        if code == 0x00 or table[code] is bad:
+            raise AmqpDecodeError(f"invalid array element constructor 0x{code:02x}", pos - 1)
         if code in _ZERO_WIDTH:
             if count > MAX_ZERO_WIDTH_ARRAY:
                 raise AmqpDecodeError(f"array of {count} zero-width elements", pos - 1)

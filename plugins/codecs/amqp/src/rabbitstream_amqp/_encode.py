@@ -548,10 +548,10 @@ def _sym_key(k: object) -> bytes:
             _SYM_CACHE[k] = b
         return b
     out = bytearray()
-    if isinstance(k, int) and not isinstance(k, bool):
-        _w_ulong(out, k)
-    elif isinstance(k, (str, bytes, bytearray)):
-        _w_symbol(out, bytes(k) if isinstance(k, bytearray) else k)
+    if (t is int or t is ULong) and 0 <= k < (1 << 64):  # type: ignore[operator]
+        _w_ulong(out, k)  # type: ignore[arg-type]
+    elif t is bytearray:
+        _w_symbol(out, bytes(k))  # type: ignore[arg-type]
     else:
         encode_value(out, k)
     return bytes(out)
