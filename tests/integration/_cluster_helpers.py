@@ -68,9 +68,12 @@ class StateLog:
 
     def __init__(self) -> None:
         self.events: list[StateChange] = []
+        self.watchers: list[Callable[[StateChange], None]] = []
 
     def append(self, change: StateChange) -> None:
         self.events.append(change)
+        for watch in self.watchers:
+            watch(change)
 
     def of(self, entity: str, state: str) -> list[StateChange]:
         return [e for e in self.events if e.entity == entity and e.state == state]
@@ -181,6 +184,7 @@ class Workload:
     seen: list[tuple[int, bytes]] = field(default_factory=list)
     max_confirm_gap: float = 0.0
     elapsed: float = 0.0
+    _last_confirm: float = 0.0
 
     def _on_confirm(self, status: Any) -> None:
         if status.is_confirmed:
@@ -201,7 +205,7 @@ class Workload:
         await fault()
 
     async def run(self, *, confirm_timeout: float = 180.0) -> None:
-        kw = {"username": self.user, "password": self.password}
+        kw: dict[str, Any] = {"username": self.user, "password": self.password}
         producer = Producer(self.host, self.port, recovery_strategy=recovery(),
                             on_state_change=self.states.append, max_unconfirmed=5_000, **kw,
                             **self.producer_kw)  # fmt: skip

@@ -22,6 +22,7 @@ import pytest
 from _consumer_helpers import Collector, make_consumer, make_producer, wait_for
 from rabbitstream import (
     AMQPMessage,
+    CompressionType,
     Consumer,
     ConsumerOffsetSpecification,
     Header,
@@ -352,6 +353,30 @@ async def test_stream_to_amqp091_unconvertible_application_property(
     assert col.messages[0].application_properties == {"v": value}
 
 
+@pytest.mark.parametrize("ct", [CompressionType.No, CompressionType.Gzip], ids=["none", "gzip"])
+async def test_amqp091_reads_sub_entries(broker: Any, stream: str, ct: CompressionType) -> None:
+    """The broker expands uncompressed sub-entry batches for 0.9.1 readers but silently skips
+    compressed ones (their offsets are missing); stream-protocol readers get everything."""
+    async with make_producer(broker) as p:
+        await p.send_wait(stream, AMQPMessage(body=b"plain-0"))
+        await p.send_sub_entry(stream, [AMQPMessage(body=b"sub-%d" % i) for i in (1, 2, 3)], ct)
+        await p.send_wait(stream, AMQPMessage(body=b"plain-4"))
+    bodies = [b"plain-0", b"sub-1", b"sub-2", b"sub-3", b"plain-4"]
+    want = [0, 1, 2, 3, 4] if ct is CompressionType.No else [0, 4]
+    got = await asyncio.to_thread(_consume, broker, stream, len(want))
+    assert [p.headers["x-stream-offset"] for _, p, _ in got] == want
+    assert [b for _, _, b in got] == [bodies[o] for o in want]
+    if ct is CompressionType.No:  # a 0.9.1 consumer can start inside an uncompressed batch
+        got = await asyncio.to_thread(_consume, broker, stream, 3, 15.0, 2)
+        assert [(b, p.headers["x-stream-offset"]) for _, p, b in got] == [
+            (b"sub-2", 2),
+            (b"sub-3", 3),
+            (b"plain-4", 4),
+        ]
+    col = await _read(broker, stream, 5, amqp_decoder)
+    assert col.offsets == [0, 1, 2, 3, 4]
+
+
 async def test_non_amqp_entry_closes_amqp091_consumer(broker: Any, stream: str) -> None:
     """Raw bytes (not AMQP 1.0) in a stream: the broker cannot convert them and closes the 0.9.1
     connection with 541 INTERNAL_ERROR. Publish AMQPMessage when other protocols read the stream."""
@@ -474,6 +499,31 @@ async def test_amqp091_to_stream(broker: Any, pika_stream: str, decoder: Callabl
         _check_pika_message(
             msg, n, pika_stream, as_str=decoder is amqp_decoder_str, after_4_0=_after_4_0(broker)
         )
+
+
+async def test_amqp091_bodies_and_bare_messages(broker: Any, unique_stream_name: str) -> None:
+    """Empty, > 255-byte (vbin32) and 100 KiB bodies; a message without properties."""
+    stream = unique_stream_name
+    bodies = [b"", b"x" * 300, bytes(range(256)) * 400, b"bare"]
+    await asyncio.to_thread(_declare_stream, broker, stream)
+    try:
+        typed = pika.BasicProperties(content_type="a/b")
+        await asyncio.to_thread(
+            _publish,
+            broker,
+            stream,
+            [("", stream, b, typed) for b in bodies[:-1]] + [("", stream, bodies[-1], None)],
+        )
+        for decoder in (amqp_decoder, amqp_decoder_str):
+            col = await _read(broker, stream, 4, decoder)
+            assert [m.body for m in col.messages] == bodies
+            for m in col.messages:
+                assert m.header is not None and m.header.durable is False  # no delivery_mode
+            assert col.messages[-1].properties is None
+            assert col.messages[0].properties.content_type in (b"a/b", "a/b")
+    finally:
+        async with make_producer(broker) as p:
+            await p.delete_stream(stream, missing_ok=True)
 
 
 async def test_amqp091_message_reencodes_for_pika(broker: Any, pika_stream: str) -> None:

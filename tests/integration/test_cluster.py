@@ -25,6 +25,7 @@ from _cluster_helpers import (
 from rabbitstream import (
     Client,
     ConsumerOffsetSpecification,
+    OffsetTracking,
     OffsetType,
     RouteType,
     SuperStreamConsumer,
@@ -185,7 +186,7 @@ async def test_super_stream_sac_node_restart(cluster: Any, unique_stream_name: s
                     handler(k), subscriber_name="ss-group",
                     properties={"single-active-consumer": "true", "name": "ss-group"},
                     offset_specification=ConsumerOffsetSpecification(OffsetType.FIRST),
-                    offset_tracking=True,
+                    offset_tracking=OffsetTracking(messages=1_000, seconds=0.5),
                 )  # fmt: skip
             for i in range(total):
                 await producer.send(

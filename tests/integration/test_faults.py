@@ -88,13 +88,7 @@ async def test_blackhole_detected_by_heartbeat(broker: Any, fault_proxy: Any, st
         if change.state == DISCONNECTED and t_hole:
             detected.setdefault(change.entity, round(change.at - t_hole[0], 3))
 
-    original = work.states.append
-
-    def record(change: Any) -> None:
-        original(change)
-        on_state(change)
-
-    work.states.append = record  # type: ignore[method-assign]
+    work.states.watchers.append(on_state)
     await work.run()
     fig = await work.verify(
         "blackhole-heartbeat",

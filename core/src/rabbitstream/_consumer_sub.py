@@ -20,7 +20,8 @@ import functools
 import inspect
 import logging
 from collections.abc import Callable, Iterator
-from itertools import count, islice, repeat
+from itertools import count, repeat
+from operator import length_hint
 from typing import TYPE_CHECKING, Any
 
 from rabbitstream._consumer_types import (
@@ -110,7 +111,8 @@ class Subscription:
         self.stream = stream
         self.callback = callback
         self.is_async = callback is not None and is_async_callable(callback)
-        self.decode: Callable[[Any], Any] = decoder if decoder is not None else bytes
+        #: ``None``: messages are the raw ``bytes`` (no per-message call at all).
+        self.decode: Callable[[Any], Any] | None = decoder
         self.props = props
         self.name = props.name
         self.post_filter = props.post_filter
@@ -284,13 +286,18 @@ class Subscription:
 
     async def _dispatch(self, chunk: Chunk, start: int) -> tuple[int, int]:
         """Hand one chunk's messages to the callback. :return: (last offset, messages seen)."""
-        if self.post_filter is None and start <= chunk.chunk_id:
-            return await self._dispatch_fast(chunk)
-        try:
-            records = chunk.records() if start <= chunk.chunk_id else chunk.records_from(start)
+        first = chunk.chunk_id
+        try:  # bytes cut at C speed; from ``start`` when the chunk began before it
+            payloads = chunk.payloads(start - first) if start > first else chunk.payloads()
         except Exception:  # corrupt chunk (DecodeError) or missing compression plugin
             self._error(start)
             return -1, 0
+        if not payloads:
+            return -1, 0
+        if start < first:
+            start = first
+        if self.post_filter is None:
+            return await self._dispatch_fast(payloads, start, chunk.timestamp, chunk.committed_chunk_id)
         decode = self.decode
         callback = self.callback
         assert callback is not None
@@ -302,11 +309,11 @@ class Subscription:
         isawaitable = _isawaitable
         offset = -1
         seen = 0
-        for offset, data in records:
+        for offset, data in enumerate(payloads, start):
             seen += 1
             try:
-                msg = decode(data)
-                if pf is None or pf(msg):
+                msg = data if decode is None else decode(data)
+                if pf(msg):
                     r = callback(msg, new(cls, (consumer, stream, sid, name, offset, ts, committed)))
                     if r is not None and isawaitable(r):
                         await r
@@ -316,58 +323,59 @@ class Subscription:
                 break
         return offset, seen
 
-    async def _dispatch_fast(self, chunk: Chunk) -> tuple[int, int]:
-        """Whole chunk, no post-filter: decoding and contexts built by C iterators.
+    async def _dispatch_fast(
+        self, payloads: list[bytes], first: int, timestamp: int, committed: int | None
+    ) -> tuple[int, int]:
+        """No post-filter: the whole list in one ``map(callback, messages, contexts)``.
 
-        ``zip`` pulls the decoded message before the context, so when the decoder raises,
-        ``next(offsets)`` is the offset of the undecodable message: log it and resume after.
+        Decoding and the contexts are built by C iterators; the loop body only runs for
+        what the callback returns and the close check.  When the decoder or a sync
+        callback raises, the position of the list iterator tells which message failed:
+        it is logged and delivery resumes after it, with the same iterator.
         """
-        try:
-            messages = chunk.messages()
-        except Exception:  # corrupt chunk (DecodeError) or missing compression plugin
-            self._error(chunk.chunk_id)
-            return -1, 0
         callback = self.callback
         assert callback is not None
         decode = self.decode
-        first = chunk.chunk_id
-        total = len(messages)
+        total = len(payloads)
         head = (repeat(self.consumer), repeat(self.stream), repeat(self.id), repeat(self.name))
-        tail = (repeat(chunk.timestamp), repeat(chunk.committed_chunk_id))
+        tail = (repeat(timestamp), repeat(committed))
         isawaitable = _isawaitable
         is_async = self.is_async
+        last_index = total - 1
+        it = iter(payloads)
         index = 0
-        while index < total:
-            offsets = count(first + index)
-            contexts = map(_new_tuple, repeat(MessageContext), zip(*head, offsets, *tail, strict=False))
-            decoded = map(decode, islice(messages, index, None) if index else messages)
+        while True:
+            contexts = map(
+                _new_tuple, repeat(MessageContext), zip(*head, count(first + index), *tail, strict=False)
+            )
+            calls = map(callback, it if decode is None else map(decode, it), contexts)
             try:
                 if is_async:
-                    for msg, ctx in zip(decoded, contexts, strict=False):
+                    for r in calls:
                         try:
-                            await callback(msg, ctx)
+                            await r
                         except Exception:
-                            self._error(ctx[4])
+                            self._error(first + last_index - length_hint(it))
                         if self.closed:
-                            last: int = ctx[4]
-                            return last, last - first + 1
+                            done = last_index - length_hint(it) + 1
+                            return first + done - 1, done
                 else:
-                    for msg, ctx in zip(decoded, contexts, strict=False):
-                        try:
-                            r = callback(msg, ctx)
-                            if r is not None and isawaitable(r):
+                    for r in calls:
+                        if r is not None and isawaitable(r):
+                            try:
                                 await r
-                        except Exception:
-                            self._error(ctx[4])
+                            except Exception:
+                                self._error(first + last_index - length_hint(it))
                         if self.closed:
-                            last = ctx[4]
-                            return last, last - first + 1
-                return first + total - 1, total
-            except Exception:  # the decoder failed on the next message
-                bad = next(offsets)
-                self._error(bad)
-                index = bad - first + 1
-        return first + total - 1, total
+                            done = last_index - length_hint(it) + 1
+                            return first + done - 1, done
+                return first + last_index, total
+            except Exception:  # the decoder or a sync callback failed on the last message taken
+                bad = last_index - length_hint(it)
+                self._error(first + bad)
+                if self.closed:
+                    return first + bad, bad + 1
+                index = bad + 1  # go on with the same list iterator, after the failed message
 
     def _error(self, offset: int) -> None:
         log.exception(
@@ -381,8 +389,9 @@ class Subscription:
 
     def iter_pairs(self, chunk: Chunk, start: int, state: list[int]) -> Iterator[tuple[Any, MessageContext]]:
         """``(message, context)`` pairs of one chunk; ``state`` gets [last offset, count]."""
+        first = chunk.chunk_id
         try:
-            records = chunk.records() if start <= chunk.chunk_id else chunk.records_from(start)
+            payloads = chunk.payloads(start - first) if start > first else chunk.payloads()
         except Exception:  # corrupt chunk (DecodeError) or missing compression plugin
             self._error(start)
             return
@@ -392,11 +401,14 @@ class Subscription:
         ts, committed = chunk.timestamp, chunk.committed_chunk_id
         new = _new_tuple
         cls = MessageContext
-        for offset, data in records:
+        for offset, data in enumerate(payloads, max(start, first)):
             state[0] = offset
             state[1] += 1
+            if decode is None and pf is None:
+                yield data, new(cls, (consumer, stream, sid, name, offset, ts, committed))
+                continue
             try:
-                msg = decode(data)
+                msg = data if decode is None else decode(data)
                 if pf is not None and not pf(msg):
                     continue
             except Exception:
@@ -405,33 +417,39 @@ class Subscription:
             yield msg, new(cls, (consumer, stream, sid, name, offset, ts, committed))
 
     def make_batch(self, chunk: Chunk, start: int) -> tuple[MessageBatch[Any], int, int]:
-        """The messages of one chunk. :return: (batch, last offset, records seen)."""
+        """The messages of one chunk. :return: (batch, last offset, records seen).
+
+        :raises DecodeError: the chunk is corrupt (or a compression plugin is missing).
+        """
         first = chunk.chunk_id
-        if self.post_filter is None and start <= first:
-            try:  # fast path: decode in C, offsets as a range
-                decoded = list(map(self.decode, chunk.messages()))
-            except Exception:  # a corrupt chunk or an undecodable message: the careful loop below
-                pass
-            else:
-                n = len(decoded)
-                fast = MessageBatch(
-                    self.stream, self.id, first, chunk.timestamp, chunk.committed_chunk_id,
-                    decoded, range(first, first + n),
-                )  # fmt: skip
-                return fast, first + n - 1, n
-        records = chunk.records() if start <= chunk.chunk_id else chunk.records_from(start)
+        payloads = chunk.payloads(start - first) if start > first else chunk.payloads()
+        start = max(start, first)
         decode = self.decode
         pf = self.post_filter
+        n = len(payloads)
+        if pf is None:
+            decoded: list[Any] | None = payloads
+            if decode is not None:
+                try:  # fast path: decode in C, offsets as a range
+                    decoded = list(map(decode, payloads))
+                except Exception:  # an undecodable message: the careful loop below
+                    decoded = None
+            if decoded is not None:
+                fast = MessageBatch(
+                    self.stream, self.id, first, chunk.timestamp, chunk.committed_chunk_id,
+                    decoded, range(start, start + n),
+                )  # fmt: skip
+                return fast, (start + n - 1 if n else -1), n
         messages: list[Any] = []
         offsets: list[int] = []
         append_m = messages.append
         append_o = offsets.append
         offset = -1
         seen = 0
-        for offset, data in records:
+        for offset, data in enumerate(payloads, start):
             seen += 1
             try:
-                msg = decode(data)
+                msg = data if decode is None else decode(data)
                 if pf is not None and not pf(msg):
                     continue
             except Exception:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import atheris  # type: ignore[import-not-found,unused-ignore]
+import atheris  # type: ignore[import-untyped,import-not-found,unused-ignore]
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
 from rabbitstream.plugin import MessageCodec, build_registry
 from rabbitstream_binary import BinaryCodec, rabbitstream_message_codecs
 
@@ -28,9 +27,7 @@ def test_registry_picks_it_up() -> None:
     assert type(codec).__name__ == "BinaryCodec"
 
 
-@pytest.mark.parametrize(
-    "message", [b"abc", bytearray(b"abc"), memoryview(b"xabcx")[1:4], _Raw(b"abc")]
-)
+@pytest.mark.parametrize("message", [b"abc", bytearray(b"abc"), memoryview(b"xabcx")[1:4], _Raw(b"abc")])
 def test_encode_bytes_like(message: object) -> None:
     out = BinaryCodec().encode(message)
     assert out == b"abc"

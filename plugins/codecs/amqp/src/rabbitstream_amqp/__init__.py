@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rabbitstream.plugin import MessageCodec, hookimpl
+
 from rabbitstream_amqp._codec import AmqpCodec, amqp_decoder, amqp_decoder_str
 from rabbitstream_amqp._decode import MAX_DEPTH, decode_value
 from rabbitstream_amqp._encode import encode_value

@@ -410,7 +410,7 @@ def _build_table(text: dict[int, _Reader], as_str: bool) -> list[_Reader]:
             raise AmqpDecodeError(f"array count {count} exceeds its data", pos - 1)
         read = table[code]
         out = Array((), code, descriptor)
-        vals = [None] * count
+        vals: list[Any] = [None] * count
         for i in range(count):
             vals[i], pos = read(buf, pos, ce, depth)
         if pos != ce:

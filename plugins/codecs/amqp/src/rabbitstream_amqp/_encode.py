@@ -263,11 +263,11 @@ def _w_map(out: bytearray, v: Mapping[Any, Any]) -> None:
     out += body
 
 
-def _w_descriptor(out: bytearray, d: object) -> None:
+def _w_descriptor(out: bytearray, d: Any) -> None:
     """A plain ``int`` descriptor is a ``ulong``, plain text a ``symbol``; wrappers keep their type."""
     t = type(d)
-    if (t is int or t is ULong) and 0 <= d < (1 << 64):  # type: ignore[operator]
-        _w_ulong(out, d)  # type: ignore[arg-type]
+    if (t is int or t is ULong) and 0 <= d < (1 << 64):
+        _w_ulong(out, d)
     elif t is str or t is bytes or t is Symbol:
         _w_symbol(out, d)
     else:
@@ -534,30 +534,30 @@ _SYM_CACHE: dict[object, bytes] = {}
 _STR_CACHE: dict[object, bytes] = {}
 
 
-def _sym_key(k: object) -> bytes:
+def _sym_key(k: Any) -> bytes:
     """Encoded annotation key (``int`` → ulong, text → symbol); text keys are cached."""
     t = type(k)
     if t is str or t is bytes:
         b = _SYM_CACHE.get(k)
         if b is None:
             out = bytearray()
-            _w_symbol(out, k)  # type: ignore[arg-type]
+            _w_symbol(out, k)
             b = bytes(out)
             if len(_SYM_CACHE) >= _CACHE_MAX:
                 _SYM_CACHE.clear()
             _SYM_CACHE[k] = b
         return b
     out = bytearray()
-    if (t is int or t is ULong) and 0 <= k < (1 << 64):  # type: ignore[operator]
-        _w_ulong(out, k)  # type: ignore[arg-type]
+    if (t is int or t is ULong) and 0 <= k < (1 << 64):
+        _w_ulong(out, k)
     elif t is bytearray:
-        _w_symbol(out, bytes(k))  # type: ignore[arg-type]
+        _w_symbol(out, bytes(k))
     else:
         encode_value(out, k)
     return bytes(out)
 
 
-def _str_key(k: object) -> bytes:
+def _str_key(k: Any) -> bytes:
     """Encoded application-properties key (text → string); text keys are cached."""
     t = type(k)
     if t is str or t is bytes:

@@ -164,7 +164,8 @@ class Timestamp(int):
         if value.tzinfo is None:
             value = value.replace(tzinfo=_dt.timezone.utc)
         delta = value - _EPOCH
-        return cls((delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000)
+        result: Timestamp = cls((delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000)
+        return result
 
     def to_datetime(self) -> _dt.datetime:
         """This timestamp as an aware UTC :class:`datetime.datetime`."""

@@ -7,7 +7,6 @@ import uuid
 from typing import Any
 
 import pytest
-
 from rabbitstream_amqp import (
     AmqpDecodeError,
     Array,

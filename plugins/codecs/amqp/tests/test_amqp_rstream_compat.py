@@ -6,7 +6,6 @@ import uuid
 from typing import Any
 
 import pytest
-
 from rabbitstream_amqp import AMQPMessage, Header, Properties, amqp_decoder
 
 rstream_amqp = pytest.importorskip("rstream.amqp")

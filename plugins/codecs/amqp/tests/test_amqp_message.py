@@ -7,12 +7,11 @@ import pickle
 import uuid
 
 import pytest
-
 from rabbitstream.plugin import MessageCodec, build_registry
 from rabbitstream_amqp import (
-    AMQPMessage,
     AmqpCodec,
     AmqpDecodeError,
+    AMQPMessage,
     Described,
     Header,
     Properties,
@@ -122,7 +121,13 @@ def test_full_message_bytes_mode() -> None:
     assert back.properties.creation_time == 1_700_000_000_000
     assert back.properties.message_id == uuid.UUID(int=5)
     assert back.application_properties == {
-        b"s": b"v", b"i": -7, b"big": 1 << 40, b"f": 0.5, b"b": True, b"n": None, b"u": 3
+        b"s": b"v",
+        b"i": -7,
+        b"big": 1 << 40,
+        b"f": 0.5,
+        b"b": True,
+        b"n": None,
+        b"u": 3,
     }
     assert back.message_annotations == {b"x-opt-partition-key": b"k", 5: [1, b"two", None]}
     assert back.header == FULL.header

@@ -7,7 +7,6 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from rabbitstream_amqp import (
     AMQPMessage,
     Array,
@@ -106,6 +105,9 @@ def test_value_round_trip(value: Any) -> None:
 TEXT = st.text(max_size=40)
 
 
+SEQUENCES = st.lists(st.lists(VALUES, max_size=3), min_size=1, max_size=3)
+
+
 def _kw(cls: Any, **fields: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
     return st.fixed_dictionaries(fields).map(lambda kw: cls(**kw))
 
@@ -142,7 +144,11 @@ MESSAGES = _kw(
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
-@given(MESSAGES, st.one_of(st.none(), VALUES), st.one_of(st.none(), st.lists(st.lists(VALUES, max_size=3), min_size=1, max_size=3)))
+@given(
+    MESSAGES,
+    st.one_of(st.none(), VALUES),
+    st.one_of(st.none(), st.lists(st.lists(VALUES, max_size=3), min_size=1, max_size=3)),
+)
 def test_message_round_trip(msg: AMQPMessage, value: Any, sequence: Any) -> None:
     if msg.body is None:
         msg = msg._replace(value=value) if value is not None else msg._replace(sequence=sequence)

@@ -10,11 +10,10 @@ from collections.abc import Callable
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from rabbitstream_amqp import (
     MAX_DEPTH,
-    AMQPMessage,
     AmqpDecodeError,
+    AMQPMessage,
     Header,
     Properties,
     amqp_decoder,
@@ -175,7 +174,9 @@ def _mutated(draw: st.DrawFn) -> bytes:
         elif kind == 2 and data:
             del data[pos]
         else:
-            data[pos:pos] = draw(st.sampled_from([b"\xff\xff\xff\xff", b"\x00\x00\x00\x00", b"\xd0", b"\xf0"]))
+            data[pos:pos] = draw(
+                st.sampled_from([b"\xff\xff\xff\xff", b"\x00\x00\x00\x00", b"\xd0", b"\xf0"])
+            )
     return bytes(data)
 
 
@@ -183,3 +184,23 @@ def _mutated(draw: st.DrawFn) -> bytes:
 @given(_mutated())
 def test_fuzz_mutations(data: bytes) -> None:
     _decodes_or_typed_error(data)
+
+
+@pytest.mark.parametrize(
+    "b64",
+    [  # inputs atheris found: valid AMQP that once failed to re-encode
+        "AFN1oAVoZWxsbwBTd8EjBKEEbGlzdMATA1QBVALADAJUA8EHAqEBa6EBdqEBc6ECw6k=",
+        "AFN2wQYCVAGhAWEAU3bABAGgAWI=",
+        "AFNwQABTdsAGAlQBoQFjAFNwQABTdgAAAABhn2FhYWFhYWFhKAbABgGjA3gtZg==",
+        "AFNwwAQCQVBiAFNzwCEKoQJpZEBAQEJAowp0ZXh0L3BsYWluQUOCAAAAAAAAAHsAU3TBHwahAXOhAXahAW6BAAABAAAAAPqhAWaC"
+        "QAQAAAAAAAAAU3WgB3BheWxvYWQAU3jBBwKjA3gtZkA=",
+        "AFN3AIFTAAAAAAAAAAAAcgBhAAAAcf/3AGFhYWFhgHc=",
+    ],
+)
+def test_foreign_data_re_encodes(b64: str) -> None:
+    import base64
+
+    data = base64.b64decode(b64)
+    for decode in DECODERS:
+        again = bytes(decode(data))  # type: ignore[call-overload]
+        assert bytes(amqp_decoder(again)) == again or decode is amqp_decoder_str
