@@ -109,7 +109,8 @@ def tests(session: nox.Session) -> None:
 @nox.parametrize("broker", ["4.0", "4.3"])
 def integration(session: nox.Session, broker: str) -> None:
     """Integration tests against a real RabbitMQ started by tools/broker.py."""
-    session.install(*TEST_DEPS, *INTEROP_DEPS, *_all_distributions(), "-e", ".")
+    # pip + hatchling: tests install throwaway plugin distributions with pip
+    session.install(*TEST_DEPS, *INTEROP_DEPS, "pip", "hatchling", *_all_distributions(), "-e", ".")
     env = {"RABBITSTREAM_TEST_BROKER_VERSION": broker}
     extra = ["--tls"] if broker == "4.0" else []  # the TLS node runs beside the 4.0 main node only
     session.run("python", "tools/broker.py", "up", "--version", broker, *extra, external=True)

@@ -20,20 +20,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
-_ROOT = Path(__file__).resolve().parents[1]
-for _src in sorted((_ROOT / "plugins").glob("*/*/src")):  # plugins runnable from the source tree
-    if str(_src) not in sys.path:
-        sys.path.append(str(_src))
-
-from rabbitstream import Producer, SuperStreamProducer  # noqa: E402
-from rabbitstream.plugin import get_registry  # noqa: E402
+from rabbitstream import Producer, SuperStreamProducer
+from rabbitstream.plugin import get_registry
 
 
 class _Done:

@@ -3,21 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-
-_ROOT = Path(__file__).resolve().parents[2]
-for _src in sorted(_ROOT.glob("plugins/*/*/src")):  # source plugins win over stale installs
-    if str(_src) not in sys.path:
-        sys.path.insert(0, str(_src))
-
-from rabbitstream._client import Client  # noqa: E402
-from rabbitstream.exceptions import (  # noqa: E402
+from rabbitstream._client import Client
+from rabbitstream.exceptions import (
     ConnectError,
     ConnectionClosed,
     FrameTooLargeError,
@@ -27,8 +19,8 @@ from rabbitstream.exceptions import (  # noqa: E402
     StreamAlreadyExists,
     StreamDoesNotExist,
 )
-from rabbitstream.plugin import Registry, build_registry  # noqa: E402
-from rabbitstream.protocol import Publish  # noqa: E402
+from rabbitstream.plugin import Registry, build_registry
+from rabbitstream.protocol import Publish
 
 pytestmark = pytest.mark.integration
 

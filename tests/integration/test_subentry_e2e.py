@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from _consumer_helpers import Collector, make_consumer, make_producer, wait_for
@@ -25,6 +25,9 @@ from rabbitstream import (
     amqp_decoder,
 )
 from rabbitstream.plugin import PluginNotFoundError, get_registry
+
+if TYPE_CHECKING:
+    from tools.testenv import BrokerInfo
 
 pytestmark = pytest.mark.integration
 
@@ -309,3 +312,41 @@ async def test_we_read_rstream_gzip_sub_entries(broker: Any, stream: str, rstrea
     assert amqp_col.offsets == list(range(RS_TOTAL, total))
     assert [m.body for m in amqp_col.messages] == _rs_expected_amqp()
     assert [m.properties.message_id for m in amqp_col.messages] == [b"id%d" % i for i in range(12)]
+
+
+async def test_custom_compression_code_refused_by_new_brokers(
+    broker: BrokerInfo, unique_stream_name: str
+) -> None:
+    """RabbitMQ >= 4.3.5 rejects sub-entry codes above 4: the producer says so before sending."""
+    from rabbitstream import Producer
+    from rabbitstream.plugin import build_registry, hookimpl
+
+    class Xor:
+        code = 6
+        name = "xor"
+
+        def compress(self, data: bytes) -> bytes:
+            return bytes(b ^ 1 for b in data)
+
+        def decompress(self, data: bytes | memoryview, uncompressed_size: int) -> bytes:
+            return bytes(b ^ 1 for b in data)
+
+    class Plugin:
+        @hookimpl
+        def rabbitstream_compression_codecs(self) -> list[Xor]:
+            return [Xor()]
+
+    registry = build_registry(plugins=[Plugin()])
+    parts = tuple(int(p) for p in broker.version.split(".")[:3] if p.isdigit())
+    async with Producer(
+        broker.host, broker.port, username=broker.username, password=broker.password, registry=registry
+    ) as producer:
+        await producer.create_stream(unique_stream_name)
+        try:
+            if parts >= (4, 3, 5):
+                with pytest.raises(ValueError, match="rejects sub-entry compression codes above 4"):
+                    await producer.send_sub_entry(unique_stream_name, [b"a", b"b"], compression_type="xor")
+            else:
+                await producer.send_sub_entry(unique_stream_name, [b"a", b"b"], compression_type="xor")
+        finally:
+            await producer.delete_stream(unique_stream_name)

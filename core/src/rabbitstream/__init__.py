@@ -48,6 +48,7 @@ _EXPORTS: dict[str, str] = {
     "CompressionType": "compression",
     "BackOffRecoveryStrategy": "recovery",
     "RecoveryStrategy": "recovery",
+    "StateChange": "_locator",
     # errors
     "RabbitStreamError": "exceptions",
     "ServerError": "exceptions",
@@ -82,6 +83,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from rabbitstream._consumer import MessageBatch as MessageBatch
     from rabbitstream._consumer import MessageContext as MessageContext
     from rabbitstream._consumer import OffsetTracking as OffsetTracking
+    from rabbitstream._locator import StateChange as StateChange
     from rabbitstream._producer import Producer as Producer
     from rabbitstream._superstream_consumer import SuperStreamConsumer as SuperStreamConsumer
     from rabbitstream._superstream_producer import SuperStreamProducer as SuperStreamProducer

@@ -398,6 +398,7 @@ class Producer(ProducerBase):
             raise ValueError("Empty batch")
         if self._filter_value_extractor is not None:
             raise ValueError("sub-entry batching cannot be combined with filtering (no Publish v2 shape)")
+        from rabbitstream._client import _version_tuple
         from rabbitstream.protocol._subentry import encode_sub_entry
 
         code = compression_code(compression_type)
@@ -412,6 +413,13 @@ class Producer(ProducerBase):
         last = getattr(sub_entry_messages[-1], "publishing_id", None)
         entry = encode_sub_entry(bodies, codec)
         pub = await self._usable_publisher(stream, publisher_name)
+        if codec is not None and codec.code > 4 and pub.client is not None:
+            version = pub.client.server_properties.get("version", "")
+            if _version_tuple(version) >= (4, 3, 5):
+                raise ValueError(
+                    f"RabbitMQ {version} rejects sub-entry compression codes above 4 "
+                    f"({codec.name!r} uses {codec.code}); use gzip, snappy, lz4 or zstd"
+                )
         if pub.inflight + len(bodies) > pub.limit and pub.inflight > 0:
             await self._wait_room(pub, min(len(bodies), pub.limit))
         return pub.add_sub_entry(entry, len(bodies), last, on_publish_confirm)

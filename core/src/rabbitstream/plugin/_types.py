@@ -25,7 +25,8 @@ class CompressionCodec(Protocol):
     """A sub-entry compression codec.
 
     ``code`` is the 3-bit wire code of the sub-entry header (1 gzip, 2 snappy,
-    3 lz4, 4 zstd; 5-7 are free for experiments), ``name`` a short unique id.
+    3 lz4, 4 zstd; 5-7 are free for experiments but RabbitMQ >= 4.3.5 rejects
+    them), ``name`` a short unique id.
     """
 
     code: int

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from rabbitstream_amqp._decode import decode_message
-from rabbitstream_amqp._encode import encode_message
+from rabbitstream_amqp._decode_message import decode_message
+from rabbitstream_amqp._encode_message import encode_message
 from rabbitstream_amqp._message import AMQPMessage, Header, Properties
 
 __all__ = ["AmqpCodec", "amqp_decoder", "amqp_decoder_str"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from rabbitstream_amqp._encode import encode_message
+from rabbitstream_amqp._encode_message import encode_message
 
 __all__ = ["AMQPMessage", "Header", "Properties"]
 

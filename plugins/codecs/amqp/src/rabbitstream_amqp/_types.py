@@ -12,8 +12,9 @@ decoded value re-encodes to the same AMQP type.
 from __future__ import annotations
 
 import datetime as _dt
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+from rabbitstream.exceptions import DecodeError
 
 __all__ = [
     "AmqpDecodeError",
@@ -36,26 +37,7 @@ __all__ = [
 ]
 
 
-def _decode_error_base() -> type[Exception]:
-    """``rabbitstream.exceptions.DecodeError`` when the core has it, made ValueError-like."""
-    try:
-        base = getattr(importlib.import_module("rabbitstream.exceptions"), "DecodeError", None)
-    except ImportError:
-        base = None
-    if not (isinstance(base, type) and issubclass(base, Exception)):
-        return ValueError
-    if issubclass(base, ValueError):
-        return base
-    return type("DecodeError", (base, ValueError), {"__module__": base.__module__})
-
-
-if TYPE_CHECKING:
-    _DecodeBase = ValueError
-else:
-    _DecodeBase = _decode_error_base()
-
-
-class AmqpDecodeError(_DecodeBase, TypeError):
+class AmqpDecodeError(DecodeError, TypeError):
     """The bytes are not a valid AMQP 1.0 message.
 
     A subclass of both :class:`TypeError` (what rstream's ``amqp_decoder`` raises on
