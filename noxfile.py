@@ -72,7 +72,7 @@ def typecheck(session: nox.Session) -> None:
 # ----------------------------------------------------------------- unit tests
 
 
-@nox.session(python=PYTHONS)
+@nox.session(python=DEFAULT_PYTHON)
 def core(session: nox.Session) -> None:
     """The core alone: no plugin installed."""
     session.install(*TEST_DEPS, "-e", "core")
