@@ -216,7 +216,7 @@ FIELD_STRATEGIES: dict[str, st.SearchStrategy[Any]] = {
 }
 
 CLASS_OVERRIDES: dict[type[Frame], dict[str, st.SearchStrategy[Any]]] = {
-    F.DeclarePublisherRequest: {"reference": opt_text},
+    F.DeclarePublisherRequest: {"reference": st.text(max_size=20)},
     F.Publish: {"messages": st.lists(st.tuples(u64, blob), max_size=5).map(tuple)},
     F.PublishV2: {"messages": st.lists(st.tuples(u64, opt_text, blob), max_size=5).map(tuple)},
     F.MetadataResponse: {

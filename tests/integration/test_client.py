@@ -291,3 +291,23 @@ async def test_connection_cut_fails_pending(fault_proxy: Any, broker: Any, regis
     with pytest.raises(ConnectionClosed):
         await asyncio.wait_for(task, 5)
     assert c.is_closed
+
+
+async def test_resolve_offset_spec(client: Client, stream: str) -> None:
+    """ResolveOffsetSpec (0x1f) exists from RabbitMQ 4.3: resolves first/last/next/offset to an offset."""
+    if 0x1F not in client.server_command_versions:
+        pytest.skip(f"broker {client.server_properties.get('version')} has no ResolveOffsetSpec")
+    assert await client.resolve_offset_spec(stream, 1) == 0  # empty stream (4.3.6 answers 0)
+    client.set_publisher_handlers(7, lambda ids: None, lambda errs: None)
+    await client.declare_publisher(7, None, stream)
+    client.write(Publish(publisher_id=7, messages=tuple((i, b"m%d" % i) for i in range(1, 11))).encode())
+    for _ in range(100):
+        if (await client.stream_stats(stream))["committed_chunk_id"] >= 0:
+            break
+        await asyncio.sleep(0.05)
+    # the broker answers chunk-aligned offsets: the start of the chunk holding the position
+    assert await client.resolve_offset_spec(stream, 1) == 0  # first
+    assert await client.resolve_offset_spec(stream, 3) == 10  # next
+    assert 0 <= await client.resolve_offset_spec(stream, 2) <= 9  # last: start of the last chunk
+    assert 0 <= await client.resolve_offset_spec(stream, 4, 3) <= 3  # offset 3
+    await client.delete_publisher(7)

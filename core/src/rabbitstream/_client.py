@@ -576,7 +576,7 @@ class Client:
         """Declare publisher ``publisher_id`` (0-255) on ``stream``."""
         await self._simple(
             lambda c: DeclarePublisherRequest(
-                correlation_id=c, publisher_id=publisher_id, reference=reference, stream=stream
+                correlation_id=c, publisher_id=publisher_id, reference=reference or "", stream=stream
             ),
             f"declare publisher {publisher_id} on {stream!r}",
         )

@@ -78,11 +78,15 @@ def _str(view: memoryview, off: int, what: str) -> tuple[str, int]:
 @register()
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DeclarePublisherRequest(Request):
-    """C→S ``DeclarePublisher``; ``reference`` (≤ 255 bytes) enables deduplication."""
+    """C→S ``DeclarePublisher``; a non-empty ``reference`` (≤ 255 bytes) enables deduplication.
+
+    "No reference" is the empty string: RabbitMQ (4.0.5, 4.3.6) answers a null
+    string (length -1) here with Close(0x0d, "unknown frame").
+    """
 
     KEY = 0x0001
     publisher_id: int
-    reference: str | None = None
+    reference: str = ""
     stream: str
 
     def encode(self) -> bytes:
@@ -102,7 +106,7 @@ class DeclarePublisherRequest(Request):
         ref, off = decode_string(view, off)
         stream, off = _str(view, off, "stream")
         check_end(view, off)
-        return cls(correlation_id=corr, publisher_id=pid, reference=ref, stream=stream)
+        return cls(correlation_id=corr, publisher_id=pid, reference=ref or "", stream=stream)
 
 
 @register()
