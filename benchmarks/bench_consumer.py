@@ -6,7 +6,13 @@ published as pre-encoded bytes), then consumes it from offset ``first``:
 - ``ours amqp``: ``Consumer.subscribe(..., decoder=amqp_decoder)``, callback reads ``msg.body``;
 - ``ours raw``: no decoder (``bytes`` per message), callback counts;
 - ``ours batches``: ``iterate_batches`` (raw), counts ``len(batch)``;
-- ``rstream amqp`` / ``rstream raw``: the same with rstream's ``Consumer`` (if installed).
+- ``rstream amqp`` / ``rstream raw``: the same with rstream's ``Consumer`` (if installed);
+- ``bare slice loop``: the floor of pure Python, a loop that only slices every message out
+  of the same chunks (fetched once with a ``Client``), in the same process and run.
+
+Each line gives the wall-clock rate and the rate over the process CPU time (the
+machine may be shared: CPU time is the fairer comparison; the load average is
+printed).  ``--rounds N`` keeps the best of N runs of each.
 
 Then, in child processes, the peak RSS while a callback sleeps 1 ms per message for
 ``--rss-seconds`` (the buffer must stay bounded by the credit) for ours and rstream.
@@ -21,6 +27,7 @@ import argparse
 import asyncio
 import json
 import os
+import struct
 import sys
 import time
 import uuid
@@ -33,7 +40,7 @@ for _src in sorted(_ROOT.glob("plugins/*/*/src")):
     if str(_src) not in sys.path:
         sys.path.insert(0, str(_src))
 
-from rabbitstream import Consumer, Producer  # noqa: E402
+from rabbitstream import Client, Consumer, Producer  # noqa: E402
 from rabbitstream.amqp import AMQPMessage, amqp_decoder  # noqa: E402
 
 try:
@@ -72,6 +79,46 @@ async def fill(host: str, port: int, stream: str, count: int) -> None:
             ]
             await p.send_batch(stream, msgs, on_publish_confirm=cb)
         await asyncio.wait_for(done.wait(), 300)
+
+
+async def fetch_chunks(host: str, port: int, stream: str, count: int) -> list[bytes]:
+    """The entries (``DataLength`` bytes) of the chunks holding the first ``count`` messages."""
+    client = await Client.connect(host, port, username=USER, password=PASSWORD)
+    chunks: list[bytes] = []
+    got = 0
+    done = asyncio.Event()
+
+    def on_chunk(chunk: Any) -> None:
+        nonlocal got
+        chunks.append(bytes(chunk.data))
+        got += chunk.num_records
+        client.credit(1, 1)
+        if got >= count:
+            done.set()
+
+    try:
+        await client.subscribe(1, stream, 1, None, 10, on_chunk=on_chunk)
+        await asyncio.wait_for(done.wait(), 120)
+    finally:
+        await client.close()
+    return chunks
+
+
+def bare_slice_loop(chunks: list[bytes]) -> tuple[int, float]:
+    """Pure-Python floor: walk each chunk and slice every message out. :return: (messages, CPU s)."""
+    unpack = struct.Struct(">I").unpack_from
+    n = 0
+    t0 = time.process_time()
+    for data in chunks:
+        end = len(data)
+        pos = 0
+        while pos < end:
+            (size,) = unpack(data, pos)
+            start = pos + 4
+            pos = start + size
+            data[start:pos]
+            n += 1
+    return n, time.process_time() - t0
 
 
 async def run_ours(host: str, port: int, stream: str, count: int, mode: str) -> float:
@@ -170,8 +217,16 @@ async def rss_child(
     }
 
 
-def _fmt(name: str, count: int, seconds: float) -> str:
-    return f"{name:<16} {count / seconds:>12,.0f} msg/s   ({seconds:6.2f} s)"
+def _fmt(name: str, count: int, seconds: float, cpu: float | None = None) -> str:
+    line = f"{name:<16} {count / seconds:>12,.0f} msg/s   ({seconds:6.2f} s)"
+    if cpu:
+        line += f"   CPU {count / cpu:>12,.0f} msg/s ({cpu:6.2f} s)"
+    return line
+
+
+def _load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f} {five:.2f} {fifteen:.2f}"
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -179,8 +234,9 @@ async def main(args: argparse.Namespace) -> None:
     print(f"filling {stream!r} with {args.count:,} AMQP messages ...", flush=True)
     t0 = time.perf_counter()
     await fill(args.host, args.port, stream, args.count)
-    print(f"filled in {time.perf_counter() - t0:.1f} s", flush=True)
+    print(f"filled in {time.perf_counter() - t0:.1f} s; {_load()}", flush=True)
     results: dict[str, float] = {}
+    cpu: dict[str, float] = {}
     runs: list[tuple[str, Callable[[], Any]]] = [
         ("ours amqp", lambda: run_ours(args.host, args.port, stream, args.count, "amqp")),
         ("ours raw", lambda: run_ours(args.host, args.port, stream, args.count, "raw")),
@@ -193,12 +249,26 @@ async def main(args: argparse.Namespace) -> None:
         ]
     try:
         for name, fn in runs:
-            results[name] = await fn()
-            print(_fmt(name, args.count, results[name]), flush=True)
+            for _ in range(max(1, args.rounds)):
+                c0 = time.process_time()
+                wall = await fn()
+                used = time.process_time() - c0
+                results[name] = min(results.get(name, wall), wall)
+                cpu[name] = min(cpu.get(name, used), used)
+            print(_fmt(name, args.count, results[name], cpu[name]), flush=True)
+        chunks = await fetch_chunks(args.host, args.port, stream, args.count)
+        bare = min((bare_slice_loop(chunks) for _ in range(max(1, args.rounds))), key=lambda r: r[1])
+        per_chunk = bare[0] / max(1, len(chunks))
+        print(f"{'bare slice loop':<16} {'':>12}            {'':>10}   CPU {bare[0] / bare[1]:>12,.0f} msg/s"
+              f" ({len(chunks)} chunks, {per_chunk:.0f} messages each)")  # fmt: skip
         for kind in ("amqp", "raw"):
             if f"rstream {kind}" in results:
                 ratio = results[f"rstream {kind}"] / results[f"ours {kind}"]
-                print(f"ratio {kind}: ours is {ratio:.1f}x rstream")
+                ratio_cpu = cpu[f"rstream {kind}"] / cpu[f"ours {kind}"]
+                print(f"ratio {kind}: ours is {ratio:.1f}x rstream (wall), {ratio_cpu:.1f}x (CPU)")
+        vs_bare = bare[1] / bare[0] * args.count / cpu["ours raw"]
+        print(f"ours raw CPU rate is {vs_bare:.2f}x the bare slice loop's")
+        print(_load())
         if args.rss_seconds > 0:
             for impl in ("ours", "rstream") if rstream is not None and not args.skip_rstream else ("ours",):
                 cmd = [sys.executable, __file__, "--rss-child", impl, "--stream", stream, "--host", args.host]
@@ -225,6 +295,7 @@ if __name__ == "__main__":
     ap.add_argument("--port", type=int, default=5552)
     ap.add_argument("--count", type=int, default=1_000_000)
     ap.add_argument("--skip-rstream", action="store_true")
+    ap.add_argument("--rounds", type=int, default=1, help="best of N runs of each consumer")
     ap.add_argument("--rss-seconds", type=float, default=5.0)
     ap.add_argument("--credit", type=int, default=10)
     ap.add_argument("--rss-child", choices=("ours", "rstream"))

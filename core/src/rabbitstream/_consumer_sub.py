@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dis
 import functools
 import inspect
 import logging
+import types
 from collections.abc import Callable, Iterator
 from itertools import count, repeat
 from operator import length_hint
@@ -38,7 +40,7 @@ if TYPE_CHECKING:
     from rabbitstream._consumer import Consumer
     from rabbitstream.protocol._chunk import Chunk
 
-__all__ = ["Subscription", "is_async_callable"]
+__all__ = ["Subscription", "context_unused", "is_async_callable"]
 
 log = logging.getLogger("rabbitstream.consumer")
 
@@ -53,6 +55,45 @@ def is_async_callable(fn: object) -> bool:
     return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None))  # noqa: B004
 
 
+#: Names whose use lets a function reach its own frame's locals.
+_FRAME_NAMES = frozenset({"locals", "vars", "eval", "exec", "_getframe", "currentframe", "stack", "f_locals"})
+
+
+def context_unused(fn: object) -> bool:
+    """Whether ``fn(message, context)`` provably never reads ``context``.
+
+    True only for a plain Python function (or bound method, or object whose class
+    defines ``__call__`` as a function) with exactly two positional parameters, no
+    ``*args``/``**kwargs``, whose second parameter's name appears in no instruction,
+    is captured by no closure, and which names nothing that reaches frame locals
+    (``locals``, ``vars``, ``eval``, ``sys._getframe`` ...).  Such a callback cannot
+    tell a :class:`MessageContext` from ``None``, so the hot path passes ``None``
+    and saves one object per message.  Anything uncertain gives False.
+    """
+    func: object = fn
+    skip = 0
+    if isinstance(func, types.MethodType):
+        func, skip = func.__func__, 1
+    elif not isinstance(func, types.FunctionType):
+        call = getattr(type(func), "__call__", None)  # noqa: B004
+        if not isinstance(call, types.FunctionType):
+            return False
+        func, skip = call, 1
+    if not isinstance(func, types.FunctionType):
+        return False
+    code = func.__code__
+    if code.co_flags & (inspect.CO_VARARGS | inspect.CO_VARKEYWORDS) or code.co_argcount != skip + 2:
+        return False
+    name = code.co_varnames[skip + 1]
+    if name in code.co_cellvars or _FRAME_NAMES.intersection(code.co_names):
+        return False
+    for ins in dis.get_instructions(code):
+        val = ins.argval
+        if val == name or (isinstance(val, tuple) and name in val):
+            return False
+    return True
+
+
 _QueueItem = tuple["Chunk", int, int]  # (chunk, first offset to deliver, generation)
 
 
@@ -60,12 +101,15 @@ class Subscription:
     """State of one subscription of a :class:`~rabbitstream.Consumer` (internal)."""
 
     __slots__ = (
+        "_credit_batch",
+        "_credit_due",
         "_store_timer",
         "_unstored",
         "callback",
         "client",
         "closed",
         "consumer",
+        "context_unused",
         "credit_policy",
         "decode",
         "error",
@@ -111,6 +155,8 @@ class Subscription:
         self.stream = stream
         self.callback = callback
         self.is_async = callback is not None and is_async_callable(callback)
+        #: The callback never reads its context argument: it gets ``None`` (see :func:`context_unused`).
+        self.context_unused = callback is not None and context_unused(callback)
         #: ``None``: messages are the raw ``bytes`` (no per-message call at all).
         self.decode: Callable[[Any], Any] | None = decoder
         self.props = props
@@ -118,6 +164,10 @@ class Subscription:
         self.post_filter = props.post_filter
         self.offset_spec = offset_spec
         self.initial_credit = initial_credit
+        # AFTER_PROCESSING credits are coalesced: one Credit frame per `_credit_batch` chunks
+        # handed over (fewer syscalls on both sides), and always before the queue runs dry.
+        self._credit_due = 0
+        self._credit_batch = max(1, initial_credit // 2)
         self.credit_policy = credit_policy
         self.listener = listener
         self.tracking = tracking
@@ -145,6 +195,7 @@ class Subscription:
         self.client = client
         self.wire_id = wire_id
         self.owed = 0
+        self._credit_due = 0
         self.skip_below = skip_below
         return functools.partial(self.on_chunk, self.gen)
 
@@ -154,6 +205,7 @@ class Subscription:
         self.client = None
         self.wire_id = -1
         self.owed = 0
+        self._credit_due = 0
 
     def resume_spec(self) -> tuple[ConsumerOffsetSpecification, int]:
         """Where a re-subscription starts: after the last record received, else as asked.
@@ -234,9 +286,19 @@ class Subscription:
         return item
 
     def chunk_done(self, gen: int, last_offset: int, count: int) -> None:
-        """A chunk was handed over up to ``last_offset``: credit and offset tracking."""
+        """A chunk was handed over up to ``last_offset``: credit and offset tracking.
+
+        With :attr:`CreditPolicy.AFTER_PROCESSING` the credit is sent once ``_credit_batch``
+        chunks are due or when no chunk is queued (so the broker is never left without
+        credit while we wait); the buffered chunks stay bounded by ``initial_credit``.
+        """
         if self.credit_policy is CreditPolicy.AFTER_PROCESSING:
-            self.credit(gen)
+            if gen == self.gen:
+                self._credit_due += 1
+            due = self._credit_due
+            if due and (due >= self._credit_batch or not self.queue):
+                self._credit_due = 0
+                self.credit(self.gen, due)
         if last_offset >= 0:
             self.last_offset = last_offset
             if self.tracking is not None:
@@ -333,21 +395,29 @@ class Subscription:
         callback raises, the position of the list iterator tells which message failed:
         it is logged and delivery resumes after it, with the same iterator.
         """
-        callback = self.callback
+        callback: Callable[[Any, Any], Any] | None = self.callback  # the context may be None
         assert callback is not None
         decode = self.decode
         total = len(payloads)
-        head = (repeat(self.consumer), repeat(self.stream), repeat(self.id), repeat(self.name))
-        tail = (repeat(timestamp), repeat(committed))
+        consumer, stream, sid, name = self.consumer, self.stream, self.id, self.name
+        no_context = self.context_unused
         isawaitable = _isawaitable
         is_async = self.is_async
         last_index = total - 1
         it = iter(payloads)
         index = 0
         while True:
-            contexts = map(
-                _new_tuple, repeat(MessageContext), zip(*head, count(first + index), *tail, strict=False)
-            )
+            if no_context:
+                contexts: Iterator[MessageContext | None] = repeat(None)
+            else:
+                contexts = map(
+                    _new_tuple,
+                    repeat(MessageContext),
+                    zip(
+                        repeat(consumer), repeat(stream), repeat(sid), repeat(name),
+                        count(first + index), repeat(timestamp), repeat(committed), strict=False,
+                    ),
+                )  # fmt: skip
             calls = map(callback, it if decode is None else map(decode, it), contexts)
             try:
                 if is_async:
@@ -360,15 +430,19 @@ class Subscription:
                             done = last_index - length_hint(it) + 1
                             return first + done - 1, done
                 else:
-                    for r in calls:
-                        if r is not None and isawaitable(r):
+                    # Only what the callback returns that is truthy reaches the loop body: a
+                    # sync callback returning None runs in one C loop.  It cannot close the
+                    # subscription synchronously (closing is async), so checking after each
+                    # awaited result and once at the end is enough.
+                    for r in filter(None, calls):
+                        if isawaitable(r):
                             try:
                                 await r
                             except Exception:
                                 self._error(first + last_index - length_hint(it))
-                        if self.closed:
-                            done = last_index - length_hint(it) + 1
-                            return first + done - 1, done
+                            if self.closed:
+                                done = last_index - length_hint(it) + 1
+                                return first + done - 1, done
                 return first + last_index, total
             except Exception:  # the decoder or a sync callback failed on the last message taken
                 bad = last_index - length_hint(it)

@@ -109,6 +109,7 @@ def encode_publish(
     bodies: Sequence[bytes],
     frame_max: int,
     filters: Sequence[str | bytes | None] | None = None,
+    lens: list[int] | None = None,
 ) -> list[bytes]:
     """Encode messages as Publish frames no larger than ``frame_max``.
 
@@ -118,6 +119,7 @@ def encode_publish(
     :param frame_max: negotiated maximum frame size; ``0`` means unlimited.
     :param filters: one filter value per message (``None`` for none) to encode Publish **v2**;
         ``None`` (the argument) encodes v1.
+    :param lens: ``len()`` of each body when the caller already has them (v1 only).
     :return: complete frames, in order (empty list for no message).
     :raises FrameTooLargeError: a message does not fit in one frame (nothing is encoded).
     :raises ValueError: ``ids``/``bodies``/``filters`` lengths differ.
@@ -129,7 +131,8 @@ def encode_publish(
         return []
     if filters is not None:
         return _encode_v2(publisher_id, ids, bodies, frame_max, filters)
-    lens = list(map(len, bodies))
+    if lens is None:
+        lens = list(map(len, bodies))
     total = FRAME_OVERHEAD + ENTRY_OVERHEAD_V1 * n + sum(lens)
     if total <= frame_max or frame_max <= 0:
         return [_frame_v1(publisher_id, ids, bodies, lens, total)]

@@ -65,7 +65,7 @@ class AmqpCodec:
     def encode(self, message: object) -> bytes:
         """Encode ``message`` to the bytes of one stream entry."""
         if isinstance(message, AMQPMessage):
-            return encode_message(message, message.__dict__.get("_data_sections"))
+            return encode_message(message, message._data_sections)
         if isinstance(message, (bytes, bytearray, memoryview)):
             return encode_message((*_BODY_ONLY, bytes(message), None, None, None))
         if isinstance(message, str):

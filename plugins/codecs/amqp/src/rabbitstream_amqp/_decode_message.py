@@ -121,7 +121,7 @@ def _sections(buf: bytes, table: list[_Reader]) -> AMQPMessage:
         fields[5] = data[-1]
         msg = _tuple_new(AMQPMessage, fields)
         if len(data) > 1:
-            msg._data_sections = data  # type: ignore[attr-defined]
+            msg._data_sections = data
     else:
         msg = _tuple_new(AMQPMessage, fields)
     return msg
