@@ -120,7 +120,7 @@ def integration(session: nox.Session, broker: str) -> None:
 @nox.session(python=DEFAULT_PYTHON, default=False, tags=["broker"])
 def cluster(session: nox.Session) -> None:
     """Cluster, load-balancer and fault tests (3 nodes + HAProxy)."""
-    session.install(*TEST_DEPS, *_all_distributions(), "-e", ".")
+    session.install(*TEST_DEPS, *INTEROP_DEPS, *_all_distributions(), "-e", ".")
     session.run("python", "tools/broker.py", "up", "--cluster", "--lb", external=True)
     session.run(*PYTEST, "tests", "-m", "slow", *session.posargs)
 
