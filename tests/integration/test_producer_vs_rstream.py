@@ -1,4 +1,4 @@
-"""The frame_max defect rstream 1.1.1 still has in ``send_batch`` (one frame per batch), shown on a real broker.
+"""rstream 1.1.1 still sends a whole ``send_batch`` as one frame: shown on a real broker.
 
 RabbitMQ enforces the negotiated frame_max on inbound frames since 4.2.6 (Close 0x0e "frame too large"), so on
 4.3 rstream's big ``send_batch`` loses the connection and its confirms, while rabbitstream splits the batch.
