@@ -8,6 +8,10 @@ Prints µs per message (encode = ``bytes(msg)`` of a built message, decode =
 - ``props+app``: properties (message_id, content_type, creation_time),
   3 application properties, 100-byte body.
 
+then the producer's side of a body-only message (20 bytes): ``build`` =
+``AMQPMessage(body=...)``, ``encode`` = ``bytes(msg)``, ``batch`` = per message of
+``AMQPMessage.__rabbitstream_encode_batch__`` over 100 messages (what ``send_batch`` uses).
+
 Run: ``.venv/bin/python benchmarks/bench_amqp_codec.py`` (about 10 s).
 """
 
@@ -101,6 +105,26 @@ def main() -> None:
                 print(f"{case:<10} {op:<7} {us:9.3f} {'n/a':>11} {'':>9}")
             else:
                 print(f"{case:<10} {op:<7} {us:9.3f} {rest[0]:11.3f} {rest[0] / us:8.1f}x")
+    small = b"hello: 0123456789abc"
+    rmsg_cls = theirs.AMQPMessage if theirs is not None else None
+    one = ours.AMQPMessage(body=small)
+    hundred = [ours.AMQPMessage(body=small) for _ in range(100)]
+    encode_batch = ours.AMQPMessage.__rabbitstream_encode_batch__
+    rows: list[tuple[str, Callable[[], Any], Callable[[], Any] | None]] = [
+        (
+            "build",
+            partial(ours.AMQPMessage, body=small),
+            partial(rmsg_cls, body=small) if rmsg_cls is not None else None,
+        ),
+        ("encode", one.__bytes__, rmsg_cls(body=small).__bytes__ if rmsg_cls is not None else None),
+    ]
+    for op, fn, other_fn in rows:
+        us, *rest = _race([fn] if other_fn is None else [fn, other_fn])
+        ratio = f"{rest[0] / us:8.1f}x" if rest else ""
+        theirs_us = f"{rest[0]:11.3f}" if rest else f"{'n/a':>11}"
+        print(f"{'small':<10} {op:<7} {us:9.3f} {theirs_us} {ratio:>9}")
+    (us,) = _race([partial(encode_batch, hundred)])
+    print(f"{'small':<10} {'batch':<7} {us / 100:9.3f} {'n/a':>11} {'':>9}")
     total = time.perf_counter() - start
     print(f"(total {total:.1f} s; targets: body-only encode <= 0.5 µs, decode <= 0.4 µs)")
 

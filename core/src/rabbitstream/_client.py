@@ -181,32 +181,41 @@ class Client:
         mechanism = reg.sasl_mechanism(sasl_mechanism)
         address = f"{host}:{port}"
 
+        made: list[StreamProtocol] = []
+
         def factory() -> StreamProtocol:
-            return StreamProtocol(loop, address, registry=registry, check_crc=check_crc)
+            protocol = StreamProtocol(loop, address, registry=registry, check_crc=check_crc)
+            made.append(protocol)
+            return protocol
 
         try:
-            _, protocol = await asyncio.wait_for(
-                loop.create_connection(
-                    factory,
-                    host,
-                    port,
-                    ssl=ssl_context,
-                    server_hostname=(server_hostname or host) if ssl_context is not None else None,
-                ),
-                connect_timeout,
-            )
-        except asyncio.TimeoutError as exc:
-            raise ConnectError(f"could not connect to {address}: timed out after {connect_timeout}s") from exc
-        except (OSError, ssl.SSLError) as exc:
-            raise ConnectError(f"could not connect to {address}: {exc}") from exc
-        client = cls(protocol, host, port, rpc_timeout=rpc_timeout)
-        try:
+            try:
+                _, protocol = await asyncio.wait_for(
+                    loop.create_connection(
+                        factory,
+                        host,
+                        port,
+                        ssl=ssl_context,
+                        server_hostname=(server_hostname or host) if ssl_context is not None else None,
+                    ),
+                    connect_timeout,
+                )
+            except asyncio.TimeoutError as exc:
+                raise ConnectError(
+                    f"could not connect to {address}: timed out after {connect_timeout}s"
+                ) from exc
+            except (OSError, ssl.SSLError) as exc:
+                raise ConnectError(f"could not connect to {address}: {exc}") from exc
+            client = cls(protocol, host, port, rpc_timeout=rpc_timeout)
             await client._handshake(
                 mechanism, username, password, vhost, frame_max, heartbeat, connection_name, connect_timeout
             )
         except BaseException:
-            if protocol.transport is not None:
-                protocol.transport.abort()
+            # Every failure (refused, timeout, cancellation, handshake error) closes what was opened,
+            # including a connection ``wait_for`` made but dropped as it timed out or was cancelled.
+            for made_protocol in made:
+                if made_protocol.transport is not None:
+                    made_protocol.transport.abort()
             raise
         return client
 
@@ -381,19 +390,25 @@ class Client:
             self._hb_handle = None
         if p.closed:
             return
-        if self._conn.state.value == "open":
-            try:
-                self._conn.send_close(1, "OK")
-                p.flush()
-            except RabbitStreamError:
-                pass
-            try:
-                await asyncio.wait_for(asyncio.shield(p.closed_future), timeout)
-            except asyncio.TimeoutError:
-                pass
-        if p.transport is not None and not p.closed:
-            p.transport.close()
-        await self.wait_closed()
+        try:
+            if self._conn.state.value == "open":
+                try:
+                    self._conn.send_close(1, "OK")
+                    p.flush()
+                except RabbitStreamError:
+                    pass
+                try:
+                    await asyncio.wait_for(asyncio.shield(p.closed_future), timeout)
+                except asyncio.TimeoutError:
+                    pass
+            if p.transport is not None and not p.closed:
+                p.transport.close()
+            await self.wait_closed()
+        except BaseException:
+            # cancelled (e.g. by a caller's timeout shorter than ``timeout``): never leave the socket open
+            if p.transport is not None and not p.closed:
+                p.transport.abort()
+            raise
 
     async def __aenter__(self) -> Client:
         return self

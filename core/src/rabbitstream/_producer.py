@@ -428,6 +428,7 @@ class Producer(ProducerBase):
         """Write every buffered message now (rabbitstream extension)."""
         for pub in list(self._publishers.values()):
             pub.flush()
+            pub.write_out()
 
     # ------------------------------------------------------------------ stream management
 

@@ -91,6 +91,7 @@ class ProducerBase(IReliableEntity):
     _closing: bool
     _on_state_change: StateListener | None = None
     _selector: NodeSelector | None = None
+    _locator_lock: asyncio.Lock | None = None
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         raise NotImplementedError
@@ -124,10 +125,19 @@ class ProducerBase(IReliableEntity):
 
     async def _get_locator(self) -> Client:
         loc = self._locator
-        if loc is None or loc.is_closed:
-            # a dead locator's node is tried last: recovery never waits on the node that just died
-            name = f"locator-{self._connection_name}"
-            self._locator = loc = await self._nodes.open_locator(name, loc)
+        if loc is not None and not loc.is_closed:
+            return loc
+        # One opening at a time: after a connection loss every publisher's recovery task asks for
+        # the locator at once; opened concurrently, all but the last stored one were dropped open.
+        lock = self._locator_lock
+        if lock is None:
+            lock = self._locator_lock = asyncio.Lock()
+        async with lock:
+            loc = self._locator
+            if loc is None or loc.is_closed:
+                # a dead locator's node is tried last: recovery never waits on the node that just died
+                name = f"locator-{self._connection_name}"
+                self._locator = loc = await self._nodes.open_locator(name, loc)
         return loc
 
     @property

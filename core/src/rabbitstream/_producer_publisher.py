@@ -66,6 +66,7 @@ ConfirmCallback = Callable[[ConfirmationStatus], Union[Awaitable[None], None]]  
 
 _MISSING: Any = object()
 _ONLY_BYTES = {bytes}
+_INT_MESSAGE = "a message must be bytes or have __bytes__ (RawMessage, AMQPMessage), not int"
 _PUBLISHING_ID = attrgetter("publishing_id")
 
 
@@ -219,13 +220,23 @@ class Publisher:
     def add(self, message: Message, callback: ConfirmCallback | None, filter_value: str | None) -> None:
         """Buffer one message (the caller has checked the in-flight bound)."""
         if type(message) is bytes:
-            if len(message) > self.max_body:
-                self._too_large(message)
             body = message
             pid = self.next_id
             self.next_id = pid + 1
-        else:
-            body, pid = self._prepare(message)
+        else:  # SupportsBytes (AMQPMessage, RawMessage); caller-set publishing ids win
+            if isinstance(message, int):
+                raise TypeError(_INT_MESSAGE)
+            body = bytes(message)
+            set_id: int | None = getattr(message, "publishing_id", None)
+            if set_id is None:
+                pid = self.next_id
+                self.next_id = pid + 1
+            else:
+                pid = set_id
+                if pid >= self.next_id:
+                    self.next_id = pid + 1
+        if len(body) > self.max_body:
+            self._too_large(body)
         ids = self.buf_ids
         ids.append(pid)
         self.buf_bodies.append(body)
@@ -241,21 +252,6 @@ class Publisher:
 
     def _too_large(self, body: bytes) -> None:
         raise FrameTooLargeError(len(body) + FRAME_OVERHEAD + ENTRY_OVERHEAD_V1, self.frame_max, "message")
-
-    def _prepare(self, message: Message) -> tuple[bytes, int]:
-        """Encode a non-``bytes`` message and pick its publishing id (caller-set ids win)."""
-        if isinstance(message, int):
-            raise TypeError("a message must be bytes or have __bytes__ (RawMessage, AMQPMessage), not int")
-        body = bytes(message)
-        if len(body) > self.max_body:
-            self._too_large(body)
-        pid = getattr(message, "publishing_id", None)
-        if pid is None:
-            pid = self.next_id
-            self.next_id = pid + 1
-        elif pid >= self.next_id:
-            self.next_id = pid + 1
-        return body, pid
 
     def _on_linger(self) -> None:
         self._timer = None
@@ -565,14 +561,12 @@ def _encode_batch(messages: Sequence[Message]) -> tuple[Sequence[bytes], list[An
     if t is bytes and set(map(type, messages)) == _ONLY_BYTES:
         return messages, None  # type: ignore[return-value]
     enc = getattr(t, "__rabbitstream_encode_batch__", None)
+    if enc is None and any(issubclass(k, int) for k in set(map(type, messages))):
+        raise TypeError(_INT_MESSAGE)  # before bytes(n) allocates n bytes
     bodies: list[bytes] = enc(messages) if enc is not None else list(map(bytes, messages))
     try:
         pids = list(map(_PUBLISHING_ID, messages))
-    except AttributeError:  # some message without the attribute (bytes, ...): check them all
-        if any(issubclass(k, int) for k in set(map(type, messages))):
-            raise TypeError(
-                "a message must be bytes or have __bytes__ (RawMessage, AMQPMessage), not int"
-            ) from None
+    except AttributeError:  # some message without the attribute (bytes, ...)
         n = len(messages)
         pids = list(map(getattr, messages, repeat("publishing_id", n), repeat(None, n)))
     return bodies, pids

@@ -151,7 +151,7 @@ class AMQPMessage(_Fields):
             and m.count(None) == 8
             and m._data_sections is None
             and len(b) < 256
-            else bytes(m)
+            else _bytes_of(m)
             for m in messages
         ]
 
@@ -161,6 +161,12 @@ class AMQPMessage(_Fields):
     def __reduce__(self) -> Any:
         state = dict(self.__dict__)
         return (_rebuild, (type(self), tuple(self), state))
+
+
+def _bytes_of(message: Any) -> bytes:
+    if isinstance(message, int):  # bytes(n) would be n zero bytes
+        raise TypeError("a message must be bytes or have __bytes__ (RawMessage, AMQPMessage), not int")
+    return bytes(message)
 
 
 def _rebuild(cls: type[AMQPMessage], fields: tuple[Any, ...], state: dict[str, Any]) -> AMQPMessage:
