@@ -148,3 +148,70 @@ async def test_confirm_callback_error_and_async_callback() -> None:
     for _ in range(5):
         await asyncio.sleep(0)
     assert done == b
+
+
+async def test_callback_modes_switch() -> None:
+    """One shared callback is kept once; another callback (or none) later gets per-id entries."""
+    pub, _ = _publisher()
+    got: dict[str, list[tuple[int, bool, int]]] = {"a": [], "b": []}
+
+    def cb_a(s: ConfirmationStatus) -> None:
+        got["a"].append((s.message_id, s.is_confirmed, s.response_code))
+
+    def cb_b(s: ConfirmationStatus) -> None:
+        got["b"].append((s.message_id, s.is_confirmed, s.response_code))
+
+    pub.add_batch([b"x"] * 3, cb_a, None)  # ids 1-3
+    pub.add(b"y", cb_a, None)  # 4, buffered
+    assert pub.cb_all is cb_a and not pub.callbacks
+    pub.add(b"z", None, None)  # 5: no callback -> per-id entries for 1-4
+    pub.add_sub_entry(b"\x80\x00\x01\x00\x00\x00\x01\x00\x00\x00\x01x", 1, None, cb_b)  # 6
+    assert pub.cb_all is None and set(pub.callbacks) == {1, 2, 3, 4, 6}
+    pub.on_confirm([1, 5, 6])
+    pub.fail_ids([2], 0x10)
+    pub.fail_all(10003)
+    assert got["a"] == [(1, True, 0), (2, False, 0x10), (3, False, 10003), (4, False, 10003)]
+    assert got["b"] == [(6, True, 0)]
+    assert pub.inflight == 0 and not pub.callbacks
+    # nothing unconfirmed: a new shared callback is kept once again, then released with its ids
+    ids = pub.add_batch([b"w"] * 2, cb_b, None)
+    assert pub.cb_all is cb_b
+    pub.on_confirm([*ids, 12345])
+    assert got["b"][-2:] == [(ids[0], True, 0), (ids[1], True, 0)]
+    assert pub.cb_all is None
+
+
+async def test_bound_methods_of_one_object_share_the_callback() -> None:
+    class Counter:
+        n = 0
+
+        def cb(self, s: ConfirmationStatus) -> None:
+            self.n += 1
+
+    c = Counter()
+    pub, _ = _publisher()
+    ids = pub.add_batch([b"a"] * 2, c.cb, None)
+    ids += pub.add_batch([b"b"] * 2, c.cb, None)  # a new bound-method object, equal to the first
+    assert pub.cb_all is not None and not pub.callbacks
+    pub.on_confirm(ids)
+    assert c.n == 4
+
+
+async def test_add_accepts_bytes_likes_and_checks_bytes_result() -> None:
+    class Sub(bytes):
+        pass
+
+    class Bad:
+        def __bytes__(self) -> Any:
+            return "text"
+
+    pub, _ = _publisher()
+    for m in (bytearray(b"ba"), memoryview(b"mv"), RawMessage(b"rm"), Sub(b"sub")):
+        pub.add(m, None, None)  # type: ignore[arg-type]
+    assert pub.buf_bodies == [b"ba", b"mv", b"rm", b"sub"]
+    assert all(type(b) is bytes for b in pub.buf_bodies)
+    with pytest.raises(TypeError, match="not bytes"):
+        pub.add(Bad(), None, None)
+    with pytest.raises(TypeError):
+        pub.add("text", None, None)  # type: ignore[arg-type]
+    assert pub.next_id == 5

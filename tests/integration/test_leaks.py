@@ -4,6 +4,11 @@ then the garbage is collected and any ``ResourceWarning`` (unclosed socket / tra
 Regressions of a leak seen in CI (``ResourceWarning: unclosed transport`` reported in a later test):
 after a connection cut, each publisher's recovery task reopened the producer's locator at the
 same time and all but one of those connections were dropped without being closed.
+
+And of the close/recovery race: a connection that a subscription's (or publisher's) recovery, or a
+``subscribe()`` / ``send()``, finished opening after ``close()`` had closed the owner's connections
+was kept (and the subscription recovered on it) instead of being closed.  The scenarios hold the
+new connection in the connector until ``close()`` has run, then hand it over.
 """
 
 from __future__ import annotations
@@ -16,8 +21,9 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 import pytest
-from rabbitstream import Client, Producer
-from rabbitstream.exceptions import ConnectError
+from rabbitstream import BackOffRecoveryStrategy, Client, Consumer, Producer
+from rabbitstream.exceptions import ClientError, ConnectError, ConnectionClosed
+from rabbitstream.recovery import IReliableEntity
 
 from tools.faultproxy import FaultProxy
 
@@ -104,4 +110,185 @@ def test_cancelled_close_still_closes_the_socket(broker: Any, fault_proxy: Fault
         _run_without_leaks(scenario)
     finally:
         fault_proxy.blackhole(False)
+    _wait_proxy_idle(fault_proxy)
+
+
+# ---------------------------------------------------------------- close() racing recovery / subscribe
+
+
+class _WatchedRecovery(BackOffRecoveryStrategy):
+    """Quick retries; ``finished`` is set when an attempt returns or raises (its connections are
+    then either attached to a subscription/publisher or closed)."""
+
+    def __init__(self) -> None:
+        super().__init__(True, jitter=0, initial_delay=0.05, max_retries=3)
+        self.finished = asyncio.Event()
+
+    async def recover(
+        self,
+        entity: IReliableEntity,
+        stream: str,
+        error: BaseException | None,
+        attempt: int,
+        recovery_fun: Callable[[str], Any],
+    ) -> bool:
+        try:
+            return await super().recover(entity, stream, error, attempt, recovery_fun)
+        finally:
+            self.finished.set()
+
+
+def _hold_next_connection(owner: Any, hold: Callable[[], Coroutine[Any, Any, None]]) -> list[str]:
+    """Wrap ``owner``'s node connector: the next non-locator connection, once open, is kept by the
+    connector while ``hold()`` runs (``close()``), then handed over.  Returns the names held."""
+    selector = owner._nodes
+    real = selector._connect
+    held: list[str] = []
+
+    async def connect(host: str, port: int, name: str) -> Client:
+        client: Client = await real(host, port, name)
+        if name.startswith("locator-") or held:
+            return client
+        held.append(name)
+        await hold()
+        return client
+
+    selector._connect = connect
+    return held
+
+
+async def _delete_stream(broker: Any, stream: str) -> None:
+    async with await Client.connect(
+        broker.host, broker.port, username=broker.username, password=broker.password
+    ) as client:
+        await client.delete_stream(stream)
+
+
+def test_consumer_closed_while_a_subscription_recovers(
+    broker: Any, fault_proxy: FaultProxy, unique_stream_name: str
+) -> None:
+    """The subscription's new connection is open when ``close()`` runs: it is closed, not used."""
+    strategy = _WatchedRecovery()
+    states: list[str] = []
+
+    async def scenario() -> None:
+        c = Consumer(
+            "127.0.0.1", fault_proxy.port, username=broker.username, password=broker.password,
+            recovery_strategy=strategy, on_state_change=lambda ch: states.append(ch.state),
+        )  # fmt: skip
+        await c.start()
+        closing: list[asyncio.Future[None]] = []
+
+        async def close_meanwhile() -> None:
+            closing.append(asyncio.ensure_future(c.close()))
+            try:  # close() cancels the recovery (and waits for it) ...
+                await asyncio.shield(closing[0])
+            except asyncio.CancelledError:
+                pass  # ... as this connection is ready: it is handed over all the same
+
+        try:
+            await c.create_stream(unique_stream_name)
+            await c.subscribe(unique_stream_name, lambda _m, _ctx: None)
+            held = _hold_next_connection(c, close_meanwhile)
+            fault_proxy.cut(rst=True)
+            await asyncio.wait_for(strategy.finished.wait(), 20)
+            assert held, "the recovery opened no consuming connection"
+            await asyncio.wait_for(closing[0], 10)
+            assert "recovered" not in states
+        finally:
+            await c.close()
+
+    try:
+        _run_without_leaks(scenario)
+    finally:
+        asyncio.run(_delete_stream(broker, unique_stream_name))
+    _wait_proxy_idle(fault_proxy)
+
+
+def test_consumer_closed_while_subscribing(
+    broker: Any, fault_proxy: FaultProxy, unique_stream_name: str
+) -> None:
+    """``subscribe()`` whose connection opens as ``close()`` runs: it fails, the connection is closed."""
+
+    async def scenario() -> None:
+        c = Consumer("127.0.0.1", fault_proxy.port, username=broker.username, password=broker.password)
+        await c.start()
+        try:
+            await c.create_stream(unique_stream_name)
+            _hold_next_connection(c, c.close)
+            with pytest.raises(ConnectionClosed):
+                await c.subscribe(unique_stream_name, lambda _m, _ctx: None)
+        finally:
+            await c.close()
+
+    try:
+        _run_without_leaks(scenario)
+    finally:
+        asyncio.run(_delete_stream(broker, unique_stream_name))
+    _wait_proxy_idle(fault_proxy)
+
+
+def test_producer_closed_while_declaring(
+    broker: Any, fault_proxy: FaultProxy, unique_stream_name: str
+) -> None:
+    """The first ``send()`` to a stream, whose connection opens as ``close()`` runs: it fails, the
+    connection is closed."""
+
+    async def scenario() -> None:
+        p = Producer("127.0.0.1", fault_proxy.port, username=broker.username, password=broker.password)
+        await p.start()
+        try:
+            await p.create_stream(unique_stream_name)
+            _hold_next_connection(p, p.close)
+            with pytest.raises(ClientError, match="closed"):
+                await p.send(unique_stream_name, b"never sent")
+        finally:
+            await p.close()
+
+    try:
+        _run_without_leaks(scenario)
+    finally:
+        asyncio.run(_delete_stream(broker, unique_stream_name))
+    _wait_proxy_idle(fault_proxy)
+
+
+def test_producer_closed_while_a_publisher_recovers(
+    broker: Any, fault_proxy: FaultProxy, unique_stream_name: str
+) -> None:
+    """The publisher's new connection is open when ``close()`` has finished: it is closed, not used."""
+    strategy = _WatchedRecovery()
+    states: list[str] = []
+
+    async def scenario() -> None:
+        p = Producer(
+            "127.0.0.1", fault_proxy.port, username=broker.username, password=broker.password,
+            recovery_strategy=strategy, on_state_change=lambda ch: states.append(ch.state),
+        )  # fmt: skip
+        await p.start()
+        closing: list[asyncio.Future[None]] = []
+
+        async def close_meanwhile() -> None:
+            closing.append(asyncio.ensure_future(p.close()))
+            while not closing[0].done():  # close() cancels the recovery (twice) and waits for it ...
+                try:
+                    await asyncio.shield(closing[0])
+                except asyncio.CancelledError:
+                    pass  # ... this connection is handed over after close() has returned
+
+        try:
+            await p.create_stream(unique_stream_name)
+            await p.send_wait(unique_stream_name, b"before the cut")
+            held = _hold_next_connection(p, close_meanwhile)
+            fault_proxy.cut(rst=True)
+            await asyncio.wait_for(strategy.finished.wait(), 20)
+            assert held, "the recovery opened no publishing connection"
+            await asyncio.wait_for(closing[0], 10)
+            assert "recovered" not in states
+        finally:
+            await p.close()
+
+    try:
+        _run_without_leaks(scenario)
+    finally:
+        asyncio.run(_delete_stream(broker, unique_stream_name))
     _wait_proxy_idle(fault_proxy)

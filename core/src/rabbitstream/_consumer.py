@@ -59,6 +59,7 @@ DEFAULT_CONNECTION_NAME = "rabbitstream-consumer"
 MAX_SUBSCRIPTIONS_PER_CONNECTION = 256
 _MAX_IDS = 1 << 16
 _UNSUBSCRIBE_TIMEOUT = 5.0
+_CLOSE_TASKS_TIMEOUT = 5.0  # close(): waiting for the cancelled background tasks
 
 MessageCallback = Callable[[Any, MessageContext], Any]
 UpdateListener = Callable[[bool, EventContext], Any]
@@ -161,7 +162,8 @@ class Consumer(ConsumerEvents):
         self._next_id = 0
         self._stop_event = asyncio.Event()
         self._closing = False
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()  # background work, cancelled by close()
+        self._closers: set[asyncio.Task[Any]] = set()  # connection closings, awaited by close()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -193,29 +195,57 @@ class Consumer(ConsumerEvents):
         delivering as soon as the callback returns.
         """
         self.stop()
+        # From here on nothing opens a connection for this consumer: recovery and subscribe check
+        # ``_closing`` after each await and close what they opened meanwhile (:meth:`_connection_for`).
         self._closing = True
+        self._cancel_tasks()  # recovery, consumer updates: nothing they would still do is wanted
         for sid in list(self._subs):
             await self.unsubscribe(sid)
         conns, self._conns = self._conns, []
         for conn in conns:
             await self._close_client(conn.client)
-        locator, self._locator = self._locator, None
+        async with self._locator_lock:  # a locator being opened right now is closed too
+            locator, self._locator = self._locator, None
         if locator is not None:
             await self._close_client(locator)
+        await self._end_tasks()
+
+    def _cancel_tasks(self) -> None:
         current = asyncio.current_task()
         for task in list(self._tasks):
             if task is not current:
                 task.cancel()
+
+    async def _end_tasks(self) -> None:
+        """Cancel the background tasks and wait for them, and for the connection closings (never
+        cancelled) they started as they unwound (bounded: :data:`_CLOSE_TASKS_TIMEOUT`)."""
+        self._cancel_tasks()
+        current = asyncio.current_task()
+        deadline = asyncio.get_running_loop().time() + _CLOSE_TASKS_TIMEOUT
+        while True:
+            pending = [t for t in self._tasks | self._closers if t is not current and not t.done()]
+            remaining = deadline - asyncio.get_running_loop().time()
+            if not pending or remaining <= 0:
+                return
+            await asyncio.wait(pending, timeout=remaining)
 
     @property
     def default_client(self) -> Awaitable[Client]:
         """The locator connection (``await consumer.default_client``, as rstream)."""
         return self._get_locator()
 
-    async def _get_locator(self) -> Client:
+    async def _get_locator(self, *, internal: bool = False) -> Client:
+        """The locator connection, (re)opened when needed.
+
+        :param internal: asked by the consumer itself (recovery, subscribing, consumer updates):
+            raises :class:`ConnectionClosed` instead of opening a connection once :meth:`close`
+            has begun (an application call after ``close()`` still reopens it, as before).
+        """
         async with self._locator_lock:
             locator = self._locator
             if locator is None or locator.is_closed:
+                if internal and self._closing:
+                    raise ConnectionClosed("the consumer is closed")
                 # a dead locator's node is tried last (recovery never waits on the node that died)
                 name = f"locator-{self._connection_name}"
                 locator = self._locator = await self._nodes.open_locator(name, locator)
@@ -258,8 +288,8 @@ class Consumer(ConsumerEvents):
                 raise
 
     async def stream_exists(self, stream: str, on_close_event: bool = False) -> bool:
-        """Whether ``stream`` exists."""
-        return await (await self._get_locator()).stream_exists(stream)
+        """Whether ``stream`` exists (``on_close_event``: asked by the recovery)."""
+        return await (await self._get_locator(internal=on_close_event)).stream_exists(stream)
 
     async def stream_stats(self, stream: str) -> dict[str, int]:
         """StreamStats: ``first_chunk_id``, ``committed_chunk_id``, ``last_chunk_id`` (-1 = none)."""
@@ -456,6 +486,10 @@ class Consumer(ConsumerEvents):
     async def _open(self, sub: Subscription, spec: ConsumerOffsetSpecification, skip: int) -> None:
         otype, offset = wire_offset(spec)
         conn = await self._connection_for(sub.stream)
+        if sub.closed or self._closing:  # unsubscribed / consumer closed while connecting
+            if not conn.subs:
+                self._drop_connection(conn)
+            raise ConnectionClosed("the consumer is closed" if self._closing else "unsubscribed")
         wire_id = conn.free_wire_id(self._max_subs)
         if wire_id is None:  # pragma: no cover - _connection_for picked a non-full one
             raise MaxConsumersPerInstance("connection is full")
@@ -510,10 +544,12 @@ class Consumer(ConsumerEvents):
     async def _connection_for(self, stream: str) -> _Connection:
         """A consuming connection on a replica of ``stream`` (else its leader), shared up to
         ``max_subscribers_by_connection``; placement and load-balancer mode: :mod:`._locator`."""
-        locator = await self._get_locator()
+        locator = await self._get_locator(internal=True)
         metadata = await self._nodes.stream_metadata(locator, stream)
         wanted, fallback = NodeSelector.placement(metadata, leader=False, prefer_replica=self._prefer_replica)
         async with self._conn_lock:
+            if self._closing:
+                raise ConnectionClosed("the consumer is closed")
             pool = set(wanted)
             for conn in self._conns:
                 if conn.key in pool and not conn.client.is_closed and len(conn.subs) < self._max_subs:
@@ -522,6 +558,9 @@ class Consumer(ConsumerEvents):
                 wanted, self._connection_name, fallback=fallback,
                 fallback_after=self._replica_attempts, locator=locator,
             )  # fmt: skip
+            if self._closing:  # close() ran while connecting: it has already closed self._conns
+                await self._close_client(client)
+                raise ConnectionClosed("the consumer is closed")
             conn = _Connection(client, key)
             client.on_consumer_update = functools.partial(self._on_consumer_update, conn)
             client.on_metadata_update = functools.partial(self._on_metadata_update, conn)
@@ -533,4 +572,6 @@ class Consumer(ConsumerEvents):
         if conn in self._conns:
             self._conns.remove(conn)
         if not conn.client.is_closed:
-            self._spawn(self._close_client(conn.client))
+            task = asyncio.ensure_future(self._close_client(conn.client))
+            self._closers.add(task)
+            task.add_done_callback(self._closers.discard)

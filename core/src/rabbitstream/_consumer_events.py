@@ -66,6 +66,9 @@ class ConsumerEvents(IReliableEntity):
     async def query_offset(self, stream: str, subscriber_name: str) -> int:
         raise NotImplementedError
 
+    async def _get_locator(self, *, internal: bool = False) -> Client:
+        raise NotImplementedError
+
     async def _open(self, sub: Subscription, spec: ConsumerOffsetSpecification, skip: int) -> None:
         raise NotImplementedError
 
@@ -148,7 +151,8 @@ class ConsumerEvents(IReliableEntity):
         resume: int | None = sub.next_offset
         if sub.name is not None:
             try:
-                stored = await self.query_offset(sub.stream, sub.name)
+                # internal: no locator is reopened once the consumer is closing
+                stored = await (await self._get_locator(internal=True)).query_offset(sub.name, sub.stream)
                 resume = stored + 1 if resume is None else max(resume, stored + 1)
             except OffsetNotFound:
                 pass

@@ -172,7 +172,8 @@ class Producer(ProducerBase):
         self._closing = True
         self._started = False
         for task in list(self._recovering.values()):
-            task.cancel()
+            if task is not asyncio.current_task():
+                task.cancel()
         self._recovering.clear()
         pubs = list(dict.fromkeys(self._publishers.values()))
         for pub in pubs:
@@ -189,8 +190,12 @@ class Producer(ProducerBase):
         self._last_pub = None
         conns, self._conns = self._conns, []
         await asyncio.gather(*(self._close_conn(c, delete=True) for c in conns), return_exceptions=True)
-        if self._locator is not None:
+        if self._locator_lock is not None:
+            async with self._locator_lock:  # a locator being opened right now is closed too
+                locator, self._locator = self._locator, None
+        else:
             locator, self._locator = self._locator, None
+        if locator is not None:
             await self._close_client(locator)
         tasks = [t for t in self._tasks if t is not asyncio.current_task()]
         for t in tasks:

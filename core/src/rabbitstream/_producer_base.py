@@ -89,6 +89,7 @@ class ProducerBase(IReliableEntity):
     _recovering: dict[str, asyncio.Task[None]]
     _next_publisher_id: int
     _closing: bool
+    _started: bool
     _on_state_change: StateListener | None = None
     _selector: NodeSelector | None = None
     _locator_lock: asyncio.Lock | None = None
@@ -135,6 +136,8 @@ class ProducerBase(IReliableEntity):
         async with lock:
             loc = self._locator
             if loc is None or loc.is_closed:
+                if self._closing:  # close() has taken (or is taking) the locator: open none it won't close
+                    raise ProducerClosedError("the producer is closed")
                 # a dead locator's node is tried last: recovery never waits on the node that just died
                 name = f"locator-{self._connection_name}"
                 self._locator = loc = await self._nodes.open_locator(name, loc)
@@ -167,6 +170,9 @@ class ProducerBase(IReliableEntity):
             ):
                 return conn
         client = await self._open_to(leader)
+        if self._closing or not self._started:  # close() ran meanwhile: it closed self._conns already
+            await self._close_client(client)
+            raise ProducerClosedError("the producer was closed")
         conn = Conn(client, leader)
         client.add_close_listener(functools.partial(self._on_conn_closed, conn))
         client.on_metadata_update = functools.partial(self._on_metadata_update, conn)

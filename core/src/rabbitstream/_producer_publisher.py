@@ -14,7 +14,8 @@ Hot-path rules followed here (``docs/producer.md``, "Performance"):
   (the AMQP plugin's ``AMQPMessage``) is encoded in one call instead of one ``bytes()`` each;
 * back-pressure is one integer (``inflight``, buffered + unconfirmed messages) and one shared waiter
   future created only when a sender must wait;
-* confirm callbacks are optional (``callbacks`` only holds ids that have one); sync callbacks are
+* confirm callbacks are optional (``callbacks`` only holds ids that have one; while every
+  unconfirmed message has the same callback, it is kept once in ``cb_all`` instead); sync callbacks are
   called inline; coroutines returned by async callbacks are queued and awaited in order by one
   runner task per publisher (started on demand), never one task per message.
 """
@@ -27,7 +28,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from itertools import repeat
+from itertools import chain, repeat
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, SupportsBytes, Union
 
@@ -97,6 +98,7 @@ class Publisher:
         "buf_filters",
         "buf_ids",
         "callbacks",
+        "cb_all",
         "client",
         "confirm_timeout",
         "deadlines",
@@ -152,6 +154,8 @@ class Publisher:
         #: sub-entry id -> number of messages it holds
         self.sub_weights: dict[int, int] = {}
         self.callbacks: dict[int, ConfirmCallback] = {}
+        #: when set, ``callbacks`` is empty and every unconfirmed id (buffered or pending) has this one
+        self.cb_all: ConfirmCallback | None = None
         self.deadlines: deque[tuple[float, Sequence[int]]] = deque()
         self._timer: asyncio.TimerHandle | None = None
         self._waiter: asyncio.Future[None] | None = None
@@ -224,9 +228,12 @@ class Publisher:
             pid = self.next_id
             self.next_id = pid + 1
         else:  # SupportsBytes (AMQPMessage, RawMessage); caller-set publishing ids win
-            if isinstance(message, int):
-                raise TypeError(_INT_MESSAGE)
-            body = bytes(message)
+            try:
+                body = message.__bytes__()  # type: ignore[union-attr]  # cheaper than bytes(message)
+            except AttributeError:
+                body = _to_bytes(message)
+            if type(body) is not bytes and not isinstance(body, bytes):
+                raise TypeError(f"__bytes__ returned {type(body).__name__}, not bytes")
             set_id: int | None = getattr(message, "publishing_id", None)
             if set_id is None:
                 pid = self.next_id
@@ -237,18 +244,36 @@ class Publisher:
                     self.next_id = pid + 1
         if len(body) > self.max_body:
             self._too_large(body)
+        if callback is not self.cb_all:
+            self._register_cb([pid], callback)
         ids = self.buf_ids
         ids.append(pid)
         self.buf_bodies.append(body)
         if self.filtering:
             self.buf_filters.append(filter_value)
-        if callback is not None:
-            self.callbacks[pid] = callback
         self.inflight += 1
         if len(ids) >= self.batch_size:
             self.flush()
         elif self._timer is None:
             self._timer = self._loop.call_later(self.linger, self._on_linger)
+
+    def _register_cb(self, ids: list[int], callback: ConfirmCallback | None) -> None:
+        """Record ``callback`` for new ``ids`` (not yet buffered nor pending)."""
+        cb_all = self.cb_all
+        if cb_all is not None:
+            if callback == cb_all:  # e.g. a new bound method object of the same method
+                return
+            # another callback (or none) from now on: give the unconfirmed ids their own entries
+            self.callbacks = dict.fromkeys(chain(self.pending, self.buf_ids), cb_all)
+            self.cb_all = None
+        elif callback is not None and not self.callbacks and not self.pending and not self.buf_ids:
+            self.cb_all = callback
+            return
+        if callback is not None:
+            if len(ids) == 1:
+                self.callbacks[ids[0]] = callback
+            else:
+                self.callbacks.update(dict.fromkeys(ids, callback))
 
     def _too_large(self, body: bytes) -> None:
         raise FrameTooLargeError(len(body) + FRAME_OVERHEAD + ENTRY_OVERHEAD_V1, self.frame_max, "message")
@@ -309,15 +334,12 @@ class Publisher:
         if biggest > self.max_body:
             raise FrameTooLargeError(biggest + FRAME_OVERHEAD + ENTRY_OVERHEAD_V1, self.frame_max, "message")
         self.next_id = nid
+        if callback is not self.cb_all:
+            self._register_cb(ids, callback)
         if filters is not None:
             self.pending.update(zip(ids, zip(bodies, filters, strict=True), strict=True))
         else:
             self.pending.update(zip(ids, bodies, strict=True))
-        if callback is not None:
-            if self.callbacks:
-                self.callbacks.update(dict.fromkeys(ids, callback))
-            else:
-                self.callbacks = dict.fromkeys(ids, callback)
         self.inflight += n
         if self.confirm_timeout is not None:
             self.deadlines.append((time.monotonic() + self.confirm_timeout, ids))
@@ -335,10 +357,10 @@ class Publisher:
         if last_id is None:
             last_id = self.next_id + count - 1
         self.next_id = max(self.next_id, last_id + 1)
+        if callback is not self.cb_all:
+            self._register_cb([last_id], callback)
         self.pending[last_id] = entry
         self.sub_weights[last_id] = count
-        if callback is not None:
-            self.callbacks[last_id] = callback
         self.inflight += count
         if self.confirm_timeout is not None:
             self.deadlines.append((time.monotonic() + self.confirm_timeout, [last_id]))
@@ -390,8 +412,17 @@ class Publisher:
     def on_confirm(self, ids: Sequence[int]) -> None:
         """PublishConfirm handler: runs inside the reader, must not block."""
         n = len(ids)
-        done = n - list(map(self.pending.pop, ids, repeat(_MISSING, n))).count(_MISSING)
-        if self.callbacks:
+        popped = list(map(self.pending.pop, ids, repeat(_MISSING, n)))
+        missing = popped.count(_MISSING)
+        done = n - missing
+        cb_all = self.cb_all
+        if cb_all is not None:
+            if missing:  # unknown or already released ids: no callback
+                ids = [i for i, body in zip(ids, popped, strict=True) if body is not _MISSING]
+            if not self.pending and not self.buf_ids:
+                self.cb_all = None  # nothing unconfirmed left
+            self._confirm_all(cb_all, ids)
+        elif self.callbacks:
             cbs = list(map(self.callbacks.pop, ids, repeat(None, n)))
             cb0 = cbs[0] if n else None
             if cb0 is not None and cbs.count(cb0) == n:  # one callback for all (the usual case)
@@ -450,11 +481,12 @@ class Publisher:
         """Release ``ids`` as not confirmed, calling their callbacks with ``codes``."""
         coros: list[Awaitable[Any]] = []
         done = 0
+        cb_all = self.cb_all
         for n, i in enumerate(ids):
             if self.pending.pop(i, _MISSING) is _MISSING:
                 continue
             done += self.sub_weights.pop(i, 1)
-            cb = self.callbacks.pop(i, None)
+            cb = cb_all if cb_all is not None else self.callbacks.pop(i, None)
             if cb is None:
                 continue
             code = codes if isinstance(codes, int) else codes[n]
@@ -465,6 +497,8 @@ class Publisher:
                 continue
             if r is not None and inspect.isawaitable(r):
                 coros.append(r)
+        if cb_all is not None and not self.pending and not self.buf_ids:
+            self.cb_all = None
         if coros:
             self._run_async(coros)
         self.inflight -= done
@@ -553,6 +587,13 @@ class Publisher:
         self.write_out()  # before the caller's DeletePublisher
         self.ready = False
         self._wake()
+
+
+def _to_bytes(message: Any) -> bytes:
+    """``bytes(message)`` for a message without ``__bytes__`` (bytearray, memoryview, ...)."""
+    if isinstance(message, int):
+        raise TypeError(_INT_MESSAGE)  # bytes(n) would be n zero bytes
+    return bytes(message)
 
 
 def _encode_batch(messages: Sequence[Message]) -> tuple[Sequence[bytes], list[Any] | None]:
