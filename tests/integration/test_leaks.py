@@ -138,9 +138,12 @@ class _WatchedRecovery(BackOffRecoveryStrategy):
             self.finished.set()
 
 
-def _hold_next_connection(owner: Any, hold: Callable[[], Coroutine[Any, Any, None]]) -> list[str]:
+def _hold_next_connection(
+    owner: Any, hold: Callable[[], Coroutine[Any, Any, None]], strategy: _WatchedRecovery | None = None
+) -> list[str]:
     """Wrap ``owner``'s node connector: the next non-locator connection, once open, is kept by the
-    connector while ``hold()`` runs (``close()``), then handed over.  Returns the names held."""
+    connector while ``hold()`` runs (``close()``), then handed over (``strategy.finished`` is then
+    cleared: it is set again when the attempt that got this connection ends).  Returns the names held."""
     selector = owner._nodes
     real = selector._connect
     held: list[str] = []
@@ -151,10 +154,19 @@ def _hold_next_connection(owner: Any, hold: Callable[[], Coroutine[Any, Any, Non
             return client
         held.append(name)
         await hold()
+        if strategy is not None:
+            strategy.finished.clear()
         return client
 
     selector._connect = connect
     return held
+
+
+async def _until(pred: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not pred():
+        assert time.monotonic() < deadline, what
+        await asyncio.sleep(0.01)
 
 
 async def _delete_stream(broker: Any, stream: str) -> None:
@@ -189,11 +201,11 @@ def test_consumer_closed_while_a_subscription_recovers(
         try:
             await c.create_stream(unique_stream_name)
             await c.subscribe(unique_stream_name, lambda _m, _ctx: None)
-            held = _hold_next_connection(c, close_meanwhile)
+            _hold_next_connection(c, close_meanwhile, strategy)
             fault_proxy.cut(rst=True)
-            await asyncio.wait_for(strategy.finished.wait(), 20)
-            assert held, "the recovery opened no consuming connection"
+            await _until(lambda: bool(closing), 20, "the recovery opened no consuming connection")
             await asyncio.wait_for(closing[0], 10)
+            await asyncio.wait_for(strategy.finished.wait(), 10)  # the attempt that got it ended
             assert "recovered" not in states
         finally:
             await c.close()
@@ -278,11 +290,11 @@ def test_producer_closed_while_a_publisher_recovers(
         try:
             await p.create_stream(unique_stream_name)
             await p.send_wait(unique_stream_name, b"before the cut")
-            held = _hold_next_connection(p, close_meanwhile)
+            _hold_next_connection(p, close_meanwhile, strategy)
             fault_proxy.cut(rst=True)
-            await asyncio.wait_for(strategy.finished.wait(), 20)
-            assert held, "the recovery opened no publishing connection"
+            await _until(lambda: bool(closing), 20, "the recovery opened no publishing connection")
             await asyncio.wait_for(closing[0], 10)
+            await asyncio.wait_for(strategy.finished.wait(), 10)  # the attempt that got it ended
             assert "recovered" not in states
         finally:
             await p.close()
