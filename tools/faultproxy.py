@@ -93,6 +93,15 @@ class FaultProxy:
         return await asyncio.start_server(self._handle, host, 0)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await self._serve(reader, writer)
+        except asyncio.CancelledError:
+            # Shutdown cancels the handler tasks: end normally, or asyncio 3.11's
+            # start_server callback logs "task.exception()" raising CancelledError.
+            if not writer.is_closing():
+                writer.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._total += 1
         if self._refuse:
             _abort(writer, rst=False)
