@@ -138,3 +138,17 @@ def test_protocol_and_registry() -> None:
     registry = build_registry(autoload=False, plugins=[rabbitstream_hash])
     assert isinstance(registry.routing_strategy("hash"), HashRoutingStrategy)
     assert isinstance(registry.routing_strategy("rstream-legacy-hash"), RstreamLegacyHashRoutingStrategy)
+
+
+@settings(max_examples=300, deadline=None)
+@given(key=st.text(max_size=40))
+def test_accelerated_and_pure_hash_agree(key: str) -> None:
+    data = key.encode("utf-8")
+    assert rabbitstream_hash._murmur32(data, 104729) == murmur3_x86_32(data, 104729)
+
+
+def test_implementation_switch(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RABBITSTREAM_NO_EXTENSIONS", "1")
+    assert rabbitstream_hash._accelerated() is None
+    monkeypatch.delenv("RABBITSTREAM_NO_EXTENSIONS")
+    assert rabbitstream_hash._accelerated() is not None  # mmh3 is installed for the tests

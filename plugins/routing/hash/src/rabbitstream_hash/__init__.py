@@ -15,19 +15,24 @@ Two strategies:
     unsigned 128-bit integer, modulo n).  Not interoperable; only for super streams
     that rstream producers already filled and whose key placement must not move.
 
-Both are pure Python; hashes are memoised per key in a bounded LRU cache.
+Both are pure Python; hashes are memoised per key in a bounded LRU cache.  When
+the optional ``mmh3`` package is installed (extra ``rabbitstream-hash[fast]``)
+and ``RABBITSTREAM_NO_EXTENSIONS`` is not set, its C MurmurHash3 computes the
+standard hash instead (same values; ≈20x cheaper per new key).
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
 
 from rabbitstream.plugin import RoutingStrategy, SuperStreamMetadata, hookimpl
 
 from rabbitstream_hash._murmur import murmur3_x64_128, murmur3_x86_32
 
 __all__ = [
+    "IMPLEMENTATION",
     "SEED",
     "HashRoutingStrategy",
     "RstreamLegacyHashRoutingStrategy",
@@ -46,10 +51,31 @@ SEED = 104729
 _CACHE_SIZE = 65536
 
 
+def _accelerated() -> Callable[[bytes, int], int] | None:
+    """``mmh3``'s x86_32 (unsigned) when installed and extensions are allowed."""
+    if os.environ.get("RABBITSTREAM_NO_EXTENSIONS"):
+        return None
+    try:
+        import mmh3
+    except ImportError:
+        return None
+    fn = mmh3.hash
+
+    def murmur(data: bytes, seed: int) -> int:
+        return int(fn(data, seed, signed=False))
+
+    return murmur if murmur(b"hello", SEED) == 1321743225 else None
+
+
+_murmur32: Callable[[bytes, int], int] = _accelerated() or murmur3_x86_32
+#: ``"mmh3"`` or ``"python"``: which implementation computes the standard hash.
+IMPLEMENTATION = "python" if _murmur32 is murmur3_x86_32 else "mmh3"
+
+
 @functools.lru_cache(maxsize=_CACHE_SIZE)
 def hash_key(routing_key: str) -> int:
     """The standard routing hash of ``routing_key`` (unsigned 32-bit)."""
-    return murmur3_x86_32(routing_key.encode("utf-8"), SEED)
+    return _murmur32(routing_key.encode("utf-8"), SEED)
 
 
 @functools.lru_cache(maxsize=_CACHE_SIZE)
