@@ -61,7 +61,7 @@ def lint(session: nox.Session) -> None:
 @nox.session(python=DEFAULT_PYTHON)
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over every distribution's src and tests, the tools, benchmarks and noxfile.py."""
-    session.install("mypy>=1.11", "nox>=2025.2.9", *TEST_DEPS, *_all_distributions())
+    session.install("mypy>=1.11", "nox>=2025.2.9", *TEST_DEPS, *INTEROP_DEPS, *_all_distributions())
     srcs = ["core/src", *(f"{p}/src" for p in PLUGINS)]
     session.run("mypy", *srcs)
     session.run("mypy", "tools", "noxfile.py", "benchmarks", "core/tests", "tests")
