@@ -15,6 +15,9 @@ _BODY_ONLY = (None, None, None, None, None)
 _new = tuple.__new__
 
 
+_BODY_VBIN8 = b"\x00\x53\x75\xa0"  # data section descriptor + vbin8 constructor
+
+
 def amqp_decoder(data: bytes | bytearray | memoryview) -> AMQPMessage:
     """Decode one AMQP 1.0 message as rstream does: strings and symbols become ``bytes``.
 
@@ -26,7 +29,7 @@ def amqp_decoder(data: bytes | bytearray | memoryview) -> AMQPMessage:
     buf = data if type(data) is bytes else bytes(data)
     n = len(buf)
     # Fast path (copy of decode_message's, inlined): one data section, vbin8.
-    if n > 4 and buf[3] == 0xA0 and buf[2] == 0x75 and buf[1] == 0x53 and buf[0] == 0 and buf[4] + 5 == n:
+    if buf.startswith(_BODY_VBIN8) and n > 4 and buf[4] + 5 == n:
         return _new(AMQPMessage, (None, None, None, None, None, buf[5:], None, None, None))
     return decode_message(buf, False)
 
