@@ -28,6 +28,11 @@ class BrokerInfo:
     version: str
     uri: str
 
+    @property
+    def version_info(self) -> tuple[int, ...]:
+        """:returns: ``version`` as integers, e.g. ``(4, 3, 6)``."""
+        return tuple(int(p) for p in self.version.split(".")[:3] if p.isdigit())
+
     def management(self) -> Management:
         """:returns: a management API helper for this node."""
         return Management(self.host, self.http_port, self.username, self.password)

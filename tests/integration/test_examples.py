@@ -285,8 +285,7 @@ def test_best_practices_client(ex: ExampleRunner) -> None:
 
 
 def _skip_custom_codes_on_new_brokers(broker: BrokerInfo) -> None:
-    parts = tuple(int(p) for p in broker.version.split(".")[:3] if p.isdigit())
-    if parts >= (4, 3, 5):
+    if broker.version_info >= (4, 3, 5):
         pytest.skip(f"RabbitMQ {broker.version} rejects sub-entry compression codes above 4")
 
 

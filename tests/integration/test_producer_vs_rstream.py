@@ -18,14 +18,10 @@ pytestmark = pytest.mark.integration
 BATCH = [b"payload-%06d" % i for i in range(2000)]  # ~44 KB of messages: 5+ frames at frame_max 8192
 
 
-def _version(broker: Any) -> tuple[int, ...]:
-    return tuple(int(p) for p in broker.version.split(".")[:3] if p.isdigit())
-
-
 async def test_rstream_send_batch_breaks_frame_max_ours_does_not(
     broker: Any, unique_stream_name: str
 ) -> None:
-    if _version(broker) < (4, 2, 6):
+    if broker.version_info < (4, 2, 6):
         pytest.skip(f"RabbitMQ {broker.version} does not enforce frame_max on inbound frames (4.2.6+ does)")
     rstream = pytest.importorskip("rstream")
     kw = {"username": broker.username, "password": broker.password, "frame_max": 8192}

@@ -337,13 +337,12 @@ async def test_custom_compression_code_refused_by_new_brokers(
             return [Xor()]
 
     registry = build_registry(plugins=[Plugin()])
-    parts = tuple(int(p) for p in broker.version.split(".")[:3] if p.isdigit())
     async with Producer(
         broker.host, broker.port, username=broker.username, password=broker.password, registry=registry
     ) as producer:
         await producer.create_stream(unique_stream_name)
         try:
-            if parts >= (4, 3, 5):
+            if broker.version_info >= (4, 3, 5):
                 with pytest.raises(ValueError, match="rejects sub-entry compression codes above 4"):
                     await producer.send_sub_entry(unique_stream_name, [b"a", b"b"], compression_type="xor")
             else:

@@ -136,6 +136,8 @@ class Client:
         self.frame_max = 0
         self.heartbeat = 0
         self.server_properties: dict[str, str] = {}
+        #: the broker's ``version`` peer property as integers, e.g. ``(4, 3, 6)``
+        self.server_version: tuple[int, ...] = ()
         self.connection_properties: dict[str, str] = {}
         self.server_command_versions: dict[int, tuple[int, int]] = {}
         self.sasl_mechanisms: tuple[str, ...] = ()
@@ -288,9 +290,10 @@ class Client:
         self.frame_max = done.frame_max
         self.heartbeat = done.heartbeat
         self.server_properties = done.server_properties
+        self.server_version = _version_tuple(self.server_properties.get("version", ""))
         self.connection_properties = done.connection_properties
         self.sasl_mechanisms = done.mechanisms
-        if _version_tuple(self.server_properties.get("version", "")) >= (3, 11):
+        if self.server_version >= (3, 11):
             await self._exchange_command_versions()
         if self.heartbeat:
             self._schedule_heartbeat()

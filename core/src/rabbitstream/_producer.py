@@ -24,6 +24,8 @@ from rabbitstream._producer_publisher import (
     Publisher,
 )
 from rabbitstream.exceptions import ClientError, ServerError, StreamAlreadyExists, StreamDoesNotExist
+from rabbitstream.plugin import get_registry
+from rabbitstream.protocol._subentry import encode_sub_entry
 from rabbitstream.recovery import BackOffRecoveryStrategy, RecoveryStrategy
 from rabbitstream.utils import ConfirmationStatus, OnClosedErrorInfo
 
@@ -403,14 +405,9 @@ class Producer(ProducerBase):
             raise ValueError("Empty batch")
         if self._filter_value_extractor is not None:
             raise ValueError("sub-entry batching cannot be combined with filtering (no Publish v2 shape)")
-        from rabbitstream._client import _version_tuple
-        from rabbitstream.protocol._subentry import encode_sub_entry
-
         code = compression_code(compression_type)
         codec = None
         if code != 0:
-            from rabbitstream.plugin import get_registry
-
             registry = self._registry or get_registry()
             key: int | str = code if code > 0 else str(getattr(compression_type, "value", compression_type))
             codec = registry.compression_codec(key)
@@ -418,13 +415,12 @@ class Producer(ProducerBase):
         last = getattr(sub_entry_messages[-1], "publishing_id", None)
         entry = encode_sub_entry(bodies, codec)
         pub = await self._usable_publisher(stream, publisher_name)
-        if codec is not None and codec.code > 4 and pub.client is not None:
-            version = pub.client.server_properties.get("version", "")
-            if _version_tuple(version) >= (4, 3, 5):
-                raise ValueError(
-                    f"RabbitMQ {version} rejects sub-entry compression codes above 4 "
-                    f"({codec.name!r} uses {codec.code}); use gzip, snappy, lz4 or zstd"
-                )
+        client = pub.client
+        if codec is not None and codec.code > 4 and client is not None and client.server_version >= (4, 3, 5):
+            raise ValueError(
+                f"RabbitMQ {client.server_properties.get('version', '')} rejects sub-entry compression codes "
+                f"above 4 ({codec.name!r} uses {codec.code}); use gzip, snappy, lz4 or zstd"
+            )
         if pub.inflight + len(bodies) > pub.limit and pub.inflight > 0:
             await self._wait_room(pub, min(len(bodies), pub.limit))
         return pub.add_sub_entry(entry, len(bodies), last, on_publish_confirm)
