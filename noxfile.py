@@ -148,3 +148,19 @@ def docs(session: nox.Session) -> None:
     session.install(*groups, *TEST_DEPS, "-e", "core", "-e", "plugins/codecs/amqp")
     session.run("mkdocs", "build", "--strict", "--clean", *session.posargs, env={"NO_MKDOCS_2_WARNING": "1"})
     session.run(*PYTEST, "tests/test_api_docs.py", "-p", "no:cacheprovider")
+
+
+# ----------------------------------------------------------------- wheels and sdists, as the index sees them
+
+
+@nox.session(python=DEFAULT_PYTHON, default=False)
+def dists(session: nox.Session) -> None:
+    """Build every wheel and sdist and check them (tools/check_dists.py, twine check --strict)."""
+    session.install("uv>=0.4", "twine>=6")
+    out = Path(session.create_tmp()) / "dist"
+    session.run("python", "-c", f"import shutil; shutil.rmtree({str(out)!r}, ignore_errors=True)")
+    session.run("uv", "build", "--all-packages", "--quiet", "-o", str(out))
+    session.run("python", "tools/check_dists.py", str(out))
+    session.run(
+        "twine", "check", "--strict", *(str(p) for p in sorted(out.glob("*")) if p.suffix in (".whl", ".gz"))
+    )
