@@ -106,3 +106,10 @@ def test_reference_uses_public_paths_only() -> None:
     """No private module path (``rabbitstream._producer...``) in the reference: it must survive refactors."""
     pages = "\n".join(p.read_text(encoding="utf-8") for p in sorted(REFERENCE.glob("*.md")))
     assert re.findall(r"^::: \S*\._\w+", pages, re.M) == []
+
+
+def test_rest_roles_render_as_code() -> None:
+    from tools.mkdocs_hooks import strip_rest_roles
+
+    html = "raises :class:<code>~rabbitstream.plugin.PluginNotFoundError</code>, :meth:<code>P.send</code>"
+    assert strip_rest_roles(html) == "raises <code>PluginNotFoundError</code>, <code>P.send</code>"
