@@ -19,7 +19,16 @@ from packaging.specifiers import SpecifierSet
 tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
 
 ROOT = Path(__file__).resolve().parent.parent
-DISTS = [ROOT, ROOT / "core", *sorted(p.parent for p in ROOT.glob("plugins/*/*/pyproject.toml"))]
+_ROOT_TOML = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+#: every distribution: the umbrella and the uv workspace members (core, plugins, ...)
+DISTS = [
+    ROOT,
+    *sorted(
+        p.parent
+        for glob in _ROOT_TOML["tool"]["uv"]["workspace"]["members"]
+        for p in ROOT.glob(f"{glob}/pyproject.toml")
+    ),
+]
 IDS = [str(d.relative_to(ROOT)) for d in DISTS]
 VERSION_FILE = ROOT / "core" / "src" / "rabbitstream" / "__init__.py"
 #: a Markdown link or image whose target has no scheme: dead on the package index page

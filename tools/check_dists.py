@@ -25,7 +25,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 RELATIVE_LINK = re.compile(r"!?\[[^\]]*\]\((?![a-z][a-z0-9+.-]*:)([^)\s]*)\)")
 UMBRELLA_SDIST = {".gitignore", "CHANGELOG.md", "LICENSE", "PKG-INFO", "README.md", "pyproject.toml"}
-EXPECTED_DISTS = 2 + len(list(ROOT.glob("plugins/*/*/pyproject.toml")))  # umbrella + core + plugins
+
+
+def _expected_dists() -> int:
+    """The umbrella + the uv workspace members (``[tool.uv.workspace] members`` globs: core, plugins, ...)."""
+    text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    members = re.search(r"^\[tool\.uv\.workspace\]\nmembers = \[(.*?)\]", text, re.M | re.S)
+    assert members, "no [tool.uv.workspace] members in pyproject.toml"
+    globs = re.findall(r'"([^"]+)"', members.group(1))
+    return 1 + sum(1 for g in globs for _ in ROOT.glob(f"{g}/pyproject.toml"))
 
 
 def _version() -> str:
@@ -92,10 +100,9 @@ def main(argv: list[str]) -> int:
     version = _version()
     license_text = (ROOT / "LICENSE").read_bytes()
     failed = False
-    if len(archives) != 2 * EXPECTED_DISTS:
-        print(
-            f"expected {2 * EXPECTED_DISTS} archives (wheel + sdist per distribution), found {len(archives)}"
-        )
+    expected = _expected_dists()
+    if len(archives) != 2 * expected:
+        print(f"expected {2 * expected} archives (wheel + sdist per distribution), found {len(archives)}")
         failed = True
     for archive in archives:
         problems = check(archive, version, license_text)
