@@ -131,3 +131,36 @@ def perf(session: nox.Session) -> None:
     session.install(*_all_distributions(), "-e", ".")
     session.run("python", "tools/broker.py", "up", external=True)
     session.run("rabbitstream", "perf", *(session.posargs or ["--time", "10"]))
+
+
+# ----------------------------------------------------------------- documentation site
+
+
+@nox.session(python=DEFAULT_PYTHON)
+def docs(session: nox.Session) -> None:
+    """The docs site (mkdocs-material + mkdocstrings, ``mkdocs.yml``) built in strict mode into ``site/``.
+
+    Fails on a broken link, a reference to a name that does not exist or an unparsable docstring (mkdocs
+    ``--strict``), and on a public name without a docstring or missing from ``docs/reference/``
+    (``tests/test_api_docs.py``).
+    """
+    groups = nox.project.dependency_groups(nox.project.load_toml(ROOT / "pyproject.toml"), "docs")
+    session.install(*groups, *TEST_DEPS, "-e", "core", "-e", "plugins/codecs/amqp")
+    session.run("mkdocs", "build", "--strict", "--clean", *session.posargs, env={"NO_MKDOCS_2_WARNING": "1"})
+    session.run(*PYTEST, "tests/test_api_docs.py", "-p", "no:cacheprovider")
+
+
+# ----------------------------------------------------------------- wheels and sdists, as the index sees them
+
+
+@nox.session(python=DEFAULT_PYTHON, default=False)
+def dists(session: nox.Session) -> None:
+    """Build every wheel and sdist and check them (tools/check_dists.py, twine check --strict)."""
+    session.install("uv>=0.4", "twine>=6")
+    out = Path(session.create_tmp()) / "dist"
+    session.run("python", "-c", f"import shutil; shutil.rmtree({str(out)!r}, ignore_errors=True)")
+    session.run("uv", "build", "--all-packages", "--quiet", "-o", str(out))
+    session.run("python", "tools/check_dists.py", str(out))
+    session.run(
+        "twine", "check", "--strict", *(str(p) for p in sorted(out.glob("*")) if p.suffix in (".whl", ".gz"))
+    )

@@ -88,7 +88,9 @@ class SuperStreamMetadata(Protocol):
     """What a routing strategy may ask about the super stream it routes into."""
 
     @property
-    def super_stream(self) -> str: ...
+    def super_stream(self) -> str:
+        """The super stream's name."""
+        ...
 
     def partitions(self) -> Sequence[str]:
         """The partitions, in the broker's ``Partitions`` order (cached)."""
