@@ -25,6 +25,7 @@ _EXPORTS: dict[str, str] = {
     "RawMessage": "utils",
     # clients
     "Client": "_client",
+    "CredentialsProvider": "_credentials",
     "Producer": "_producer",
     "Consumer": "_consumer",
     "MessageContext": "_consumer",
@@ -83,6 +84,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from rabbitstream._consumer import MessageBatch as MessageBatch
     from rabbitstream._consumer import MessageContext as MessageContext
     from rabbitstream._consumer import OffsetTracking as OffsetTracking
+    from rabbitstream._credentials import CredentialsProvider as CredentialsProvider
     from rabbitstream._locator import StateChange as StateChange
     from rabbitstream._producer import Producer as Producer
     from rabbitstream._superstream_consumer import SuperStreamConsumer as SuperStreamConsumer

@@ -29,6 +29,7 @@ from rabbitstream._consumer_types import (
     check_credit,
     wire_offset,
 )
+from rabbitstream._credentials import CredentialsProvider
 from rabbitstream._locator import NodeSelector, StateListener
 from rabbitstream.constants import ConsumerOffsetSpecification, OffsetType, SlasMechanism
 from rabbitstream.exceptions import (
@@ -109,7 +110,7 @@ class Consumer(ConsumerEvents):
         ssl_context: ssl.SSLContext | None = None,
         vhost: str = "/",
         username: str,
-        password: str,
+        password: str | CredentialsProvider,
         frame_max: int = 1 * 1024 * 1024,
         heartbeat: int = 60,
         load_balancer_mode: bool = False,

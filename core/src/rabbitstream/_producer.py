@@ -10,6 +10,7 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from rabbitstream._credentials import CredentialsProvider
 from rabbitstream._producer_base import (
     Conn,
     EnqueueTimeoutError,
@@ -69,7 +70,7 @@ class Producer(ProducerBase):
         ssl_context: ssl.SSLContext | None = None,
         vhost: str = "/",
         username: str,
-        password: str,
+        password: str | CredentialsProvider,
         frame_max: int = 1048576,
         heartbeat: int = 60,
         load_balancer_mode: bool = False,

@@ -13,6 +13,7 @@ import ssl
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
+from rabbitstream._credentials import CredentialsProvider
 from rabbitstream.constants import SlasMechanism
 from rabbitstream.exceptions import StreamAlreadyExists, StreamDoesNotExist
 from rabbitstream.plugin import Registry, get_registry
@@ -156,7 +157,7 @@ class SuperStreamProducer:
         ssl_context: ssl.SSLContext | None = None,
         vhost: str = "/",
         username: str,
-        password: str,
+        password: str | CredentialsProvider,
         super_stream: str,
         super_stream_creation_option: SuperStreamCreationOption | None = None,
         routing_extractor: Callable[[Any], Any],
