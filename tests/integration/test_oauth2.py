@@ -1,0 +1,250 @@
+"""OAuth 2.0 against the real broker: the launcher's ``rabbit_oauth`` node (RabbitMQ 4.0, HS256 key owned by
+the tests) and the local HTTPS token issuer of ``tools/token_issuer.py``.
+
+RabbitMQ closes a stream connection when its token expires (:func:`test_broker_closes_at_expiry`), so a
+producer and a consumer outliving three 20 s tokens without a single disconnection prove that every
+connection re-authenticated in place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import ssl
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+_ROOT = Path(__file__).resolve().parents[2]
+for _src in sorted(_ROOT.glob("plugins/*/*/src")):  # source plugins win over stale installs
+    if str(_src) not in sys.path:
+        sys.path.insert(0, str(_src))
+
+from rabbitstream import (  # noqa: E402
+    Consumer,
+    ConsumerOffsetSpecification,
+    MessageContext,
+    OffsetType,
+    Producer,
+    StateChange,
+)
+from rabbitstream._client import Client  # noqa: E402
+from rabbitstream.exceptions import AuthenticationFailure, SASLCannotChangeUsername  # noqa: E402
+from rabbitstream.utils import ConfirmationStatus  # noqa: E402
+from rabbitstream_oauth2 import ClientCredentials, OAuth2Credentials, RefreshFailure, Token  # noqa: E402
+
+from tools import broker as launcher  # noqa: E402
+from tools.token_issuer import TokenIssuer, sign_jwt  # noqa: E402
+
+pytestmark = pytest.mark.integration
+
+LIFETIME = 20.0
+
+
+@pytest.fixture(scope="module")
+def oauth() -> launcher.OAuthEnv:
+    if os.environ.get("RABBITSTREAM_TEST_BROKER_VERSION", "4.0") != "4.0":
+        pytest.skip("the OAuth 2.0 node runs beside the 4.0 main node only")
+    try:
+        env = launcher.ensure_broker(version="4.0", oauth=True)
+    except launcher.BrokerError as exc:
+        pytest.skip(f"no OAuth 2.0 broker: {exc}")
+    assert env.oauth is not None
+    return env.oauth
+
+
+@pytest.fixture(scope="module")
+def key(oauth: launcher.OAuthEnv) -> bytes:
+    return Path(oauth.key_file).read_text().strip().encode("ascii")
+
+
+@pytest.fixture(scope="module")
+def issuer(oauth: launcher.OAuthEnv, key: bytes) -> Iterator[TokenIssuer]:
+    with TokenIssuer(key=key, key_id=oauth.key_id, resource=oauth.resource, lifetime=LIFETIME) as iss:
+        iss.add_client("stream-producer", "producer-secret")
+        iss.add_client("stream-consumer", "consumer-secret")
+        yield iss
+
+
+def _token(oauth: launcher.OAuthEnv, key: bytes, subject: str = "app", lifetime: float = 60) -> str:
+    return sign_jwt(key, key_id=oauth.key_id, subject=subject, audience=oauth.resource, lifetime=lifetime)
+
+
+def _credentials(issuer: TokenIssuer, client: str, failures: list[RefreshFailure]) -> OAuth2Credentials:
+    provider = ClientCredentials(
+        issuer.token_url,
+        client,
+        client.split("-")[1] + "-secret",
+        ssl_context=ssl.create_default_context(cafile=issuer.ca_file),
+    )
+    return OAuth2Credentials(provider, on_error=failures.append)
+
+
+async def test_broker_closes_at_expiry(oauth: launcher.OAuthEnv, key: bytes) -> None:
+    """Why re-authentication is needed: a connection whose token expires is closed by the broker."""
+    client = await Client.connect(
+        oauth.host, oauth.port, username="", password=_token(oauth, key, lifetime=3)
+    )
+    t0 = time.monotonic()
+    await asyncio.wait_for(client.wait_closed(), 15)
+    assert 1 < time.monotonic() - t0 < 10
+
+
+async def test_reauthenticate_keeps_connection_past_expiry(oauth: launcher.OAuthEnv, key: bytes) -> None:
+    client = await Client.connect(
+        oauth.host, oauth.port, username="", password=_token(oauth, key, lifetime=3)
+    )
+    try:
+        await client.reauthenticate(_token(oauth, key, lifetime=60))
+        await asyncio.sleep(5)  # past the first token's expiry
+        assert not client.is_closed
+        assert await client.stream_exists("no-such-stream-" + uuid.uuid4().hex) is False
+    finally:
+        await client.close()
+
+
+@pytest.mark.parametrize("case", ["expired", "wrong-key", "wrong-audience"])
+async def test_bad_token_is_an_authentication_failure(
+    oauth: launcher.OAuthEnv, key: bytes, case: str
+) -> None:
+    token = {
+        "expired": _token(oauth, key, lifetime=-30),
+        "wrong-key": sign_jwt(
+            b"not-the-key", key_id=oauth.key_id, subject="app", audience=oauth.resource, lifetime=60
+        ),
+        "wrong-audience": sign_jwt(
+            key, key_id=oauth.key_id, subject="app", audience="elsewhere", lifetime=60
+        ),
+    }[case]
+    with pytest.raises(AuthenticationFailure) as info:
+        await Client.connect(oauth.host, oauth.port, username="", password=token)
+    assert info.value.code == 0x08
+
+
+async def test_expired_token_refused_on_reauthentication(oauth: launcher.OAuthEnv, key: bytes) -> None:
+    client = await Client.connect(oauth.host, oauth.port, username="", password=_token(oauth, key))
+    try:
+        with pytest.raises(AuthenticationFailure):
+            await client.reauthenticate(_token(oauth, key, lifetime=-30))
+    finally:
+        await client.close()
+
+
+async def test_reauthentication_as_another_user_is_refused(oauth: launcher.OAuthEnv, key: bytes) -> None:
+    client = await Client.connect(oauth.host, oauth.port, username="", password=_token(oauth, key, "alice"))
+    try:
+        with pytest.raises(SASLCannotChangeUsername) as info:
+            await client.reauthenticate(_token(oauth, key, "bob"))
+        assert info.value.code == 0x15
+        assert "0x15" in str(info.value)
+    finally:
+        await client.close()
+
+
+async def test_another_user_surfaced_through_on_error(oauth: launcher.OAuthEnv, key: bytes) -> None:
+    """A provider that starts handing out another identity: every connection's refusal is reported."""
+    subjects = iter(["alice", "bob"])
+    failures: list[RefreshFailure] = []
+    refused = asyncio.Event()
+
+    def provider() -> Token:
+        return Token.from_jwt(_token(oauth, key, next(subjects), lifetime=4))
+
+    def on_error(failure: RefreshFailure) -> None:
+        failures.append(failure)
+        refused.set()
+
+    creds = OAuth2Credentials(provider, refresh_ratio=0.25, on_error=on_error)
+    client = await Client.connect(oauth.host, oauth.port, username="", password=creds)
+    try:
+        await asyncio.wait_for(refused.wait(), 10)
+        assert failures[0].stage == "reauthenticate"
+        assert isinstance(failures[0].error, SASLCannotChangeUsername)
+    finally:
+        await client.close()
+        await creds.aclose()
+
+
+async def test_producer_and_consumer_survive_three_refreshes(
+    oauth: launcher.OAuthEnv, issuer: TokenIssuer
+) -> None:
+    """20 s tokens, 60 s of publishing and consuming: three refreshes, no disconnection, nothing lost."""
+    stream = f"test-oauth2-{uuid.uuid4().hex[:12]}"
+    failures: list[RefreshFailure] = []
+    changes: list[StateChange] = []
+    p_creds = _credentials(issuer, "stream-producer", failures)
+    c_creds = _credentials(issuer, "stream-consumer", failures)
+    received: list[int] = []
+    confirmed: list[int] = []
+    duration = 3 * LIFETIME
+
+    def on_confirm(status: ConfirmationStatus) -> None:
+        if status.is_confirmed:
+            confirmed.append(status.message_id)
+
+    async def on_message(msg: bytes, ctx: MessageContext) -> None:
+        received.append(int(msg))
+
+    producer = Producer(oauth.host, oauth.port, username="", password=p_creds, on_state_change=changes.append)
+    consumer = Consumer(oauth.host, oauth.port, username="", password=c_creds, on_state_change=changes.append)
+    async with producer, consumer:
+        await producer.create_stream(stream)
+        try:
+            await consumer.subscribe(
+                stream, on_message, offset_specification=ConsumerOffsetSpecification(OffsetType.FIRST)
+            )
+            sent = 0
+            t0 = time.monotonic()
+            while time.monotonic() - t0 < duration:
+                for _ in range(20):
+                    await producer.send(stream, str(sent).encode(), on_publish_confirm=on_confirm)
+                    sent += 1
+                await asyncio.sleep(0.1)  # ~200 messages/s
+            for _ in range(150):  # up to 15 s for the last confirms and deliveries
+                if len(confirmed) >= sent and len(received) >= sent:
+                    break
+                await asyncio.sleep(0.1)
+            assert len(confirmed) == sent
+            assert received == list(range(sent))
+            assert changes == []  # no connection was lost and recovered
+            assert failures == []
+            assert p_creds.refreshes >= 3 and c_creds.refreshes >= 3
+            assert issuer.issued("stream-producer") >= 4 and issuer.issued("stream-consumer") >= 4
+        finally:
+            await producer.delete_stream(stream)
+
+
+async def test_refresh_outage_reported_before_expiry_then_recovered(
+    oauth: launcher.OAuthEnv, key: bytes, issuer: TokenIssuer
+) -> None:
+    """The token endpoint fails three times: reported with back-off while the token is still valid, then
+    the connection re-authenticates with the token finally obtained and stays open."""
+    failures: list[RefreshFailure] = []
+    provider = ClientCredentials(
+        issuer.token_url,
+        "stream-producer",
+        "producer-secret",
+        ssl_context=ssl.create_default_context(cafile=issuer.ca_file),
+    )
+    refreshed = asyncio.Event()
+    creds = OAuth2Credentials(
+        provider,
+        refresh_ratio=0.25,
+        retry_initial=0.5,
+        on_error=failures.append,
+        on_refresh=lambda _t: refreshed.set(),
+    )
+    client = await Client.connect(oauth.host, oauth.port, username="", password=creds)
+    try:
+        issuer.fail_next(3)
+        await asyncio.wait_for(refreshed.wait(), LIFETIME)
+        assert [f.attempt for f in failures] == [1, 2, 3]
+        assert all(f.stage == "fetch" and f.expires_in and f.expires_in > 0 for f in failures)
+        assert not client.is_closed
+    finally:
+        await client.close()
+        await creds.aclose()
