@@ -28,8 +28,8 @@ from rabbitstream.superstream import (
 from rabbitstream.utils import ConfirmationStatus, OnClosedErrorInfo
 
 if TYPE_CHECKING:
-    from rabbitstream._client import Client
-    from rabbitstream._producer import Producer
+    from rabbitstream._connection._client import Client
+    from rabbitstream._producer._producer import Producer
     from rabbitstream.recovery import RecoveryStrategy
 
 __all__ = ["SuperStreamProducer", "super_stream_layout"]
@@ -258,7 +258,7 @@ class SuperStreamProducer:
         return client
 
     async def _start_producer(self) -> None:
-        from rabbitstream._producer import Producer
+        from rabbitstream._producer._producer import Producer
 
         if self._producer is None:
             producer = Producer(self.host, self.port, **self._producer_kwargs)

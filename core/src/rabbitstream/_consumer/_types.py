@@ -18,7 +18,7 @@ from rabbitstream.constants import ConsumerOffsetSpecification, OffsetSpecificat
 from rabbitstream.utils import FilterConfiguration
 
 if TYPE_CHECKING:
-    from rabbitstream._consumer import Consumer
+    from rabbitstream._consumer._consumer import Consumer
 
 __all__ = [
     "CreditPolicy",

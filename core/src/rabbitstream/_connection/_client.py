@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
-from rabbitstream._transport import (
+from rabbitstream._connection._transport import (
     ChunkCallback,
     CloseListener,
     ConfirmCallback,

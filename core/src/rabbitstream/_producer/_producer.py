@@ -10,14 +10,14 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from rabbitstream._producer_base import (
+from rabbitstream._producer._base import (
     Conn,
     EnqueueTimeoutError,
     ProducerBase,
     ProducerClosedError,
     compression_code,
 )
-from rabbitstream._producer_publisher import (
+from rabbitstream._producer._publisher import (
     PRODUCER_CLOSED_CODE,
     ConfirmCallback,
     Message,
@@ -30,8 +30,8 @@ from rabbitstream.recovery import BackOffRecoveryStrategy, RecoveryStrategy
 from rabbitstream.utils import ConfirmationStatus, OnClosedErrorInfo
 
 if TYPE_CHECKING:
-    from rabbitstream._client import Client, StreamMetadata
-    from rabbitstream._locator import StateListener
+    from rabbitstream._connection._client import Client, StreamMetadata
+    from rabbitstream._connection._locator import StateListener
     from rabbitstream.plugin import Registry
 
 __all__ = ["EnqueueTimeoutError", "Producer", "ProducerClosedError"]

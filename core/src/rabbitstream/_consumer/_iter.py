@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from rabbitstream._consumer_types import MessageBatch, MessageContext
+from rabbitstream._consumer._types import MessageBatch, MessageContext
 from rabbitstream.exceptions import ConnectionClosed
 
 if TYPE_CHECKING:
-    from rabbitstream._consumer import Consumer
-    from rabbitstream._consumer_sub import Subscription
+    from rabbitstream._consumer._consumer import Consumer
+    from rabbitstream._consumer._sub import Subscription
 
 __all__ = ["BatchStream", "MessageStream"]
 

@@ -4,7 +4,7 @@ The transport hands each parsed :class:`~rabbitstream.protocol.Chunk` to
 :meth:`Subscription.on_chunk` (synchronously, inside ``data_received``).  The chunk, not
 one object per message, is queued; messages are decoded lazily right before the user
 sees them, by the subscription's worker task (callback mode) or by the async iterator
-that pulls from the queue (:mod:`rabbitstream._consumer_iter`).
+that pulls from the queue (:mod:`rabbitstream._consumer._iter`).
 
 Credit: the broker sends one chunk per credit.  With the default
 :attr:`CreditPolicy.AFTER_PROCESSING` a credit goes back only once a chunk has been
@@ -26,7 +26,7 @@ from itertools import count, repeat
 from operator import length_hint
 from typing import TYPE_CHECKING, Any
 
-from rabbitstream._consumer_types import (
+from rabbitstream._consumer._types import (
     CreditPolicy,
     MessageBatch,
     MessageContext,
@@ -36,8 +36,8 @@ from rabbitstream._consumer_types import (
 from rabbitstream.constants import ConsumerOffsetSpecification, OffsetType
 
 if TYPE_CHECKING:
-    from rabbitstream._client import Client
-    from rabbitstream._consumer import Consumer
+    from rabbitstream._connection._client import Client
+    from rabbitstream._consumer._consumer import Consumer
     from rabbitstream.protocol._chunk import Chunk
 
 __all__ = ["Subscription", "context_unused", "is_async_callable"]

@@ -10,7 +10,7 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
-from rabbitstream._locator import (
+from rabbitstream._connection._locator import (
     DISCONNECTED,
     FAILED,
     RECOVERED,
@@ -20,7 +20,7 @@ from rabbitstream._locator import (
     StateListener,
     notify_state,
 )
-from rabbitstream._producer_publisher import CONNECTION_LOST_CODE, Publisher
+from rabbitstream._producer._publisher import CONNECTION_LOST_CODE, Publisher
 from rabbitstream.exceptions import (
     ClientError,
     MaxPublishersPerInstance,
@@ -31,7 +31,7 @@ from rabbitstream.recovery import IReliableEntity, RecoveryStrategy
 from rabbitstream.utils import OnClosedErrorInfo
 
 if TYPE_CHECKING:
-    from rabbitstream._client import Client, StreamMetadata
+    from rabbitstream._connection._client import Client, StreamMetadata
 
 __all__ = ["Conn", "EnqueueTimeoutError", "ProducerBase", "ProducerClosedError", "compression_code"]
 
@@ -107,7 +107,7 @@ class ProducerBase(IReliableEntity):
     # ------------------------------------------------------------------ connections
 
     async def _connect(self, host: str, port: int, name: str) -> Client:
-        from rabbitstream._client import Client
+        from rabbitstream._connection._client import Client
 
         return await Client.connect(host, port, connection_name=name, **self._conn_kwargs)
 

@@ -3,7 +3,7 @@
 A consumer owns a *locator* connection (management RPCs, offset queries) and a pool of
 consuming connections, one or more per broker node, each carrying at most
 ``max_subscribers_by_connection`` subscriptions.  Per-subscription work lives in
-:mod:`rabbitstream._consumer_sub`; iteration in :mod:`rabbitstream._consumer_iter`.
+:mod:`rabbitstream._consumer._sub`; iteration in :mod:`rabbitstream._consumer._iter`.
 """
 
 from __future__ import annotations
@@ -15,11 +15,12 @@ import ssl
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from rabbitstream._client import Client
-from rabbitstream._consumer_events import ConsumerEvents
-from rabbitstream._consumer_iter import BatchStream, MessageStream
-from rabbitstream._consumer_sub import Subscription
-from rabbitstream._consumer_types import (
+from rabbitstream._connection._client import Client
+from rabbitstream._connection._locator import NodeSelector, StateListener
+from rabbitstream._consumer._events import ConsumerEvents
+from rabbitstream._consumer._iter import BatchStream, MessageStream
+from rabbitstream._consumer._sub import Subscription
+from rabbitstream._consumer._types import (
     CreditPolicy,
     EventContext,
     MessageBatch,
@@ -29,7 +30,6 @@ from rabbitstream._consumer_types import (
     check_credit,
     wire_offset,
 )
-from rabbitstream._locator import NodeSelector, StateListener
 from rabbitstream.constants import ConsumerOffsetSpecification, OffsetType, SlasMechanism
 from rabbitstream.exceptions import (
     ConnectionClosed,

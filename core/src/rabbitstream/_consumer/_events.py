@@ -11,9 +11,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
-from rabbitstream._consumer_sub import Subscription
-from rabbitstream._consumer_types import EventContext, wire_offset
-from rabbitstream._locator import (
+from rabbitstream._connection._locator import (
     DISCONNECTED,
     FAILED,
     RECOVERED,
@@ -22,6 +20,8 @@ from rabbitstream._locator import (
     StateListener,
     notify_state,
 )
+from rabbitstream._consumer._sub import Subscription
+from rabbitstream._consumer._types import EventContext, wire_offset
 from rabbitstream.constants import ConsumerOffsetSpecification, OffsetSpecification, OffsetType
 from rabbitstream.exceptions import ConnectionClosed, OffsetNotFound, ServerError, StreamDoesNotExist
 from rabbitstream.recovery import IReliableEntity, RecoveryStrategy
@@ -30,8 +30,8 @@ from rabbitstream.utils import OnClosedErrorInfo
 if TYPE_CHECKING:
     from collections.abc import Awaitable
 
-    from rabbitstream._client import Client
-    from rabbitstream._consumer import Consumer, _Connection
+    from rabbitstream._connection._client import Client
+    from rabbitstream._consumer._consumer import Consumer, _Connection
 
 __all__ = ["ConsumerEvents", "maybe_await"]
 
