@@ -1,25 +1,16 @@
-"""Connection handling and recovery of :class:`~rabbitstream.Producer` (split from ``_producer``)."""
+"""Publishers on their leaders' connections, and their recovery, for :class:`~rabbitstream.Producer`."""
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import inspect
 import logging
-import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
-from rabbitstream._connection._locator import (
-    DISCONNECTED,
-    FAILED,
-    RECOVERED,
-    RECOVERING,
-    NodeSelector,
-    StateChange,
-    StateListener,
-    notify_state,
-)
+from rabbitstream._connection._locator import NodeSelector, StateListener
+from rabbitstream._connection._pool import ConnectionOptions, ConnectionPool, NodeConnection
+from rabbitstream._connection._recovery import Recovery
 from rabbitstream._producer._publisher import CONNECTION_LOST_CODE, Publisher
 from rabbitstream.exceptions import (
     ClientError,
@@ -33,7 +24,7 @@ from rabbitstream.utils import OnClosedErrorInfo
 if TYPE_CHECKING:
     from rabbitstream._connection._client import Client, StreamMetadata
 
-__all__ = ["Conn", "EnqueueTimeoutError", "ProducerBase", "ProducerClosedError", "compression_code"]
+__all__ = ["EnqueueTimeoutError", "ProducerBase", "ProducerClosedError", "compression_code"]
 
 log = logging.getLogger("rabbitstream.producer")
 
@@ -50,18 +41,6 @@ class ProducerClosedError(ClientError):
     # TODO(lead): move to rabbitstream.exceptions
 
 
-class Conn:
-    """One publishing connection and the publishers it carries (id -> publisher)."""
-
-    __slots__ = ("client", "closing", "publishers", "target")
-
-    def __init__(self, client: Client, target: tuple[str, int]) -> None:
-        self.client = client
-        self.target = target
-        self.publishers: dict[int, Publisher] = {}
-        self.closing = False
-
-
 def compression_code(compression_type: object) -> int:
     """The wire code of a ``CompressionType`` member / int (``-1`` for a codec *name*)."""
     value: Any = getattr(compression_type, "value", compression_type)
@@ -70,78 +49,113 @@ def compression_code(compression_type: object) -> int:
     return int(value)
 
 
-class ProducerBase(IReliableEntity):
-    """Locator, publishing connections (one per leader, up to ``max_publishers_by_connection``
-    publishers each) and recovery; :class:`~rabbitstream.Producer` adds the publishing API."""
+class _PublisherRecovery:
+    """A :class:`Publisher` as the recovery loop sees it (a ``Recoverable``)."""
 
-    host: str
-    port: int
-    _conn_kwargs: dict[str, Any]
-    _load_balancer_mode: bool
-    _max_retries: int
-    _max_publishers: int
-    _connection_name: str
-    _on_close_handler: Callable[[OnClosedErrorInfo], Awaitable[None] | None] | None
-    _recovery_strategy: RecoveryStrategy
-    _locator: Client | None
-    _conns: list[Conn]
-    _publishers: dict[tuple[str, str | None], Publisher]
-    _recovering: dict[str, asyncio.Task[None]]
-    _next_publisher_id: int
-    _closing: bool
-    _started: bool
-    _on_state_change: StateListener | None = None
-    _selector: NodeSelector | None = None
-    _locator_lock: asyncio.Lock | None = None
+    __slots__ = ("_owner", "pub")
+
+    def __init__(self, owner: ProducerBase, pub: Publisher) -> None:
+        self._owner = owner
+        self.pub = pub
+
+    @property
+    def stream(self) -> str:
+        return self.pub.stream
+
+    @property
+    def name(self) -> str | None:
+        return self.pub.reference
+
+    @property
+    def client(self) -> Client | None:
+        return self.pub.client
+
+    def wanted(self) -> bool:
+        return self.pub in self._owner._publishers.values()
+
+    def ready(self) -> bool:
+        return self.pub.ready
+
+    async def reopen(self, stream: str) -> None:
+        await self._owner._declare(self.pub)
+
+    def forget(self) -> None:
+        """Nothing to forget: a failed publisher is replaced on the next send."""
+
+    def give_up(self, error: BaseException) -> None:
+        pub = self.pub
+        if isinstance(error, Exception) and not isinstance(error, StreamDoesNotExist):
+            failure: BaseException = ClientError(
+                f"publisher on {pub.stream!r} could not be recovered: {error!r}"
+            )
+        else:
+            failure = StreamDoesNotExist(f"stream {pub.stream!r} does not exist any more")
+        pub.fail_all(CONNECTION_LOST_CODE, failure)
+
+
+class ProducerBase(IReliableEntity):
+    """Publishing connections (one per leader, up to ``max_publishers_by_connection`` publishers each)
+    through the shared :class:`~rabbitstream._connection._pool.ConnectionPool`, and their recovery
+    through the shared :class:`~rabbitstream._connection._recovery.Recovery`;
+    :class:`~rabbitstream.Producer` adds the publishing API."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        options: ConnectionOptions,
+        *,
+        connection_name: str,
+        load_balancer_mode: bool,
+        max_retries: int,
+        max_publishers: int,
+        recovery_strategy: RecoveryStrategy,
+        on_close_handler: Callable[[OnClosedErrorInfo], Awaitable[None] | None] | None,
+        on_state_change: StateListener | None,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self._connection_name = connection_name
+        self._max_publishers = max_publishers
+        self._recovery_strategy = recovery_strategy
+        self._pool: ConnectionPool[Publisher] = ConnectionPool(
+            host,
+            port,
+            options,
+            connection_name=connection_name,
+            closed_error=lambda: ProducerClosedError("the producer is closed"),
+            load_balancer_mode=load_balancer_mode,
+            max_retries=max_retries,
+        )
+        self._recovery = Recovery(
+            self,
+            recovery_strategy,
+            "producer",
+            spawn=self._pool.spawn,
+            closing=lambda: self._closing,
+            on_close_handler=on_close_handler,
+            on_state_change=on_state_change,
+        )
+        self._publishers: dict[tuple[str, str | None], Publisher] = {}
+        self._next_publisher_id = 0
+        self._started = False
+        self._closing = False
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-        raise NotImplementedError
-
-    @staticmethod
-    async def _close_client(client: Client) -> None:
-        try:
-            await asyncio.wait_for(client.close(), 3.0)
-        except Exception as exc:
-            log.debug("closing a connection failed: %r", exc)
+        return self._pool.spawn(coro)
 
     # ------------------------------------------------------------------ connections
 
-    async def _connect(self, host: str, port: int, name: str) -> Client:
-        from rabbitstream._connection._client import Client
-
-        return await Client.connect(host, port, connection_name=name, **self._conn_kwargs)
+    @property
+    def _conns(self) -> list[NodeConnection[Publisher]]:
+        return self._pool.connections
 
     @property
     def _nodes(self) -> NodeSelector:
-        sel = self._selector
-        if sel is None:
-            sel = self._selector = NodeSelector(
-                self.host,
-                self.port,
-                self._connect,
-                load_balancer_mode=self._load_balancer_mode,
-                max_retries=self._max_retries,
-            )
-        return sel
+        return self._pool.nodes
 
     async def _get_locator(self) -> Client:
-        loc = self._locator
-        if loc is not None and not loc.is_closed:
-            return loc
-        # One opening at a time: after a connection loss every publisher's recovery task asks for
-        # the locator at once; opened concurrently, all but the last stored one were dropped open.
-        lock = self._locator_lock
-        if lock is None:
-            lock = self._locator_lock = asyncio.Lock()
-        async with lock:
-            loc = self._locator
-            if loc is None or loc.is_closed:
-                if self._closing:  # close() has taken (or is taking) the locator: open none it won't close
-                    raise ProducerClosedError("the producer is closed")
-                # a dead locator's node is tried last: recovery never waits on the node that just died
-                name = f"locator-{self._connection_name}"
-                self._locator = loc = await self._nodes.open_locator(name, loc)
-        return loc
+        return await self._pool.locator(refuse=self._closing)
 
     @property
     async def default_client(self) -> Client:
@@ -154,36 +168,23 @@ class ProducerBase(IReliableEntity):
         wanted, _ = NodeSelector.placement(meta, leader=True)
         return wanted[0]
 
-    async def _open_to(self, leader: tuple[str, int]) -> Client:
-        """A new connection to ``leader`` (directly, or through the given address in LB mode)."""
-        loc = await self._get_locator()
-        client, _ = await self._nodes.connect_node([leader], self._connection_name, locator=loc)
-        return client
+    def _setup(self, conn: NodeConnection[Publisher]) -> None:
+        conn.client.add_close_listener(functools.partial(self._on_conn_closed, conn))
+        conn.client.on_metadata_update = functools.partial(self._on_metadata_update, conn)
 
-    async def _conn_for(self, leader: tuple[str, int]) -> Conn:
-        for conn in self._conns:
-            if (
-                conn.target == leader
-                and not conn.closing
-                and not conn.client.is_closed
-                and len(conn.publishers) < self._max_publishers
-            ):
-                return conn
-        client = await self._open_to(leader)
-        if self._closing or not self._started:  # close() ran meanwhile: it closed self._conns already
-            await self._close_client(client)
-            raise ProducerClosedError("the producer was closed")
-        conn = Conn(client, leader)
-        client.add_close_listener(functools.partial(self._on_conn_closed, conn))
-        client.on_metadata_update = functools.partial(self._on_metadata_update, conn)
-        self._conns.append(conn)
-        return conn
+    async def _conn_for(self, leader: tuple[str, int]) -> NodeConnection[Publisher]:
+        return await self._pool.connection(
+            [leader],
+            limit=self._max_publishers,
+            closed=lambda: self._closing or not self._started,
+            setup=self._setup,
+        )
 
-    def _alloc_publisher_id(self, conn: Conn) -> int:
+    def _alloc_publisher_id(self, conn: NodeConnection[Publisher]) -> int:
         for _ in range(256):
             pid = self._next_publisher_id % 256
             self._next_publisher_id += 1
-            if pid not in conn.publishers:
+            if pid not in conn.entries:
                 return pid
         raise MaxPublishersPerInstance("no free publisher id on the connection")
 
@@ -193,7 +194,7 @@ class ProducerBase(IReliableEntity):
         conn = await self._conn_for(leader)
         pid = self._alloc_publisher_id(conn)
         client = conn.client
-        conn.publishers[pid] = pub
+        conn.entries[pid] = pub
         try:
             client.set_publisher_handlers(pid, pub.on_confirm, pub.on_error)
             await client.declare_publisher(pid, pub.reference or "", pub.stream)
@@ -201,107 +202,33 @@ class ProducerBase(IReliableEntity):
             if pub.reference:
                 last = await client.query_publisher_sequence(pub.reference, pub.stream)
         except BaseException:
-            conn.publishers.pop(pid, None)
+            conn.entries.pop(pid, None)
             raise
         pub.attach(client, pid, last)
 
     # ------------------------------------------------------------------ recovery
 
-    def _on_conn_closed(self, conn: Conn, exc: BaseException | None) -> None:
+    def _on_conn_closed(self, conn: NodeConnection[Publisher], exc: BaseException | None) -> None:
         if conn.closing or self._closing:
             return
-        conn.closing = True
-        if conn in self._conns:
-            self._conns.remove(conn)
-        pubs = list(conn.publishers.values())
-        conn.publishers.clear()
-        if pubs:
-            self._lost(pubs, "Connection Closed", exc)
+        self._pool.forget(conn)
+        pubs = list(conn.entries.values())
+        conn.entries.clear()
+        self._lost(pubs, "Connection Closed", exc or ConnectionError("connection lost"))
 
-    def _on_metadata_update(self, conn: Conn, stream: str, code: int) -> None:
+    def _on_metadata_update(self, conn: NodeConnection[Publisher], stream: str, code: int) -> None:
         if self._closing:
             return
-        pubs = [p for p in conn.publishers.values() if p.stream == stream]
-        for pid in [pid for pid, p in conn.publishers.items() if p.stream == stream]:
-            del conn.publishers[pid]
+        pubs = [p for p in conn.entries.values() if p.stream == stream]
+        for pid in [pid for pid, p in conn.entries.items() if p.stream == stream]:
+            del conn.entries[pid]
         if pubs:
-            exc = ServerError.for_code(code, f"metadata update of {stream!r}")
-            self._lost(pubs, "Metadata Update", exc)
+            self._lost(pubs, "Metadata Update", ServerError.for_code(code, f"metadata update of {stream!r}"))
 
-    def _state(self, pub: Publisher, state: str, reason: str, **kw: Any) -> None:
-        notify_state(
-            self._on_state_change, StateChange("producer", pub.stream, pub.reference, state, reason, **kw)
-        )
-
-    def _lost(self, pubs: list[Publisher], reason: str, exc: BaseException | None) -> None:
+    def _lost(self, pubs: list[Publisher], reason: str, exc: BaseException) -> None:
         for pub in pubs:
             pub.detach()
-            self._state(pub, DISCONNECTED, reason, error=exc)
-        streams = sorted({p.stream for p in pubs})
-        self._spawn(self._handle_loss(pubs, streams, reason, exc))
-
-    async def _handle_loss(
-        self, pubs: list[Publisher], streams: list[str], reason: str, exc: BaseException | None
-    ) -> None:
-        if self._on_close_handler is not None:
-            try:
-                r = self._on_close_handler(OnClosedErrorInfo(reason, streams))
-                if inspect.isawaitable(r):
-                    await r
-            except Exception:
-                log.exception("on_close_handler failed")
-        for pub in pubs:
-            if self._closing or pub.ready:
-                continue
-            self._recovering[f"{pub.stream}\0{pub.reference}"] = self._spawn(self._recover(pub, exc, reason))
-
-    async def _recover(self, pub: Publisher, exc: BaseException | None, reason: str = "") -> None:
-        strategy = self._recovery_strategy
-        error: BaseException | None = exc or ConnectionError("connection lost")
-        attempt = 1
-        t0 = time.monotonic()
-        enabled = getattr(strategy, "is_enabled", getattr(strategy, "_enabled", True))
-        max_retries = getattr(strategy, "max_retries", getattr(strategy, "_max_retries", 10))
-        try:
-            while enabled and not self._closing and attempt <= max_retries:
-                if pub not in self._publishers.values():
-                    return  # closed or deleted meanwhile
-                self._state(pub, RECOVERING, reason, attempt=attempt, error=error)
-                try:
-                    ok = await strategy.recover(
-                        self, pub.stream, error, attempt, lambda _s: self._declare(pub)
-                    )
-                except asyncio.CancelledError:
-                    raise
-                except Exception as e:
-                    log.info("recovery of %s failed (attempt %d): %r", pub.stream, attempt, e)
-                    error = e
-                    attempt += 1
-                    continue
-                if ok is False or (ok is None and not pub.ready):
-                    break  # stream gone
-                if pub.ready:
-                    client = pub.client
-                    node = None if client is None else f"{client.advertised_host}:{client.advertised_port}"
-                    self._state(
-                        pub, RECOVERED, reason, attempt=attempt, node=node, elapsed=time.monotonic() - t0
-                    )
-                    return
-                attempt += 1
-            if not self._closing:
-                self._state(pub, FAILED, reason, attempt=attempt, error=error, elapsed=time.monotonic() - t0)
-                self._give_up(pub, error)
-        finally:
-            self._recovering.pop(f"{pub.stream}\0{pub.reference}", None)
-
-    def _give_up(self, pub: Publisher, error: BaseException | None) -> None:
-        if isinstance(error, Exception) and not isinstance(error, StreamDoesNotExist):
-            failure: BaseException = ClientError(
-                f"publisher on {pub.stream!r} could not be recovered: {error!r}"
-            )
-        else:
-            failure = StreamDoesNotExist(f"stream {pub.stream!r} does not exist any more")
-        pub.fail_all(CONNECTION_LOST_CODE, failure)
+        self._recovery.lost([_PublisherRecovery(self, p) for p in pubs], reason, exc)
 
     # IReliableEntity
     async def stream_exists(self, stream: str, on_close_event: bool = False) -> bool:
