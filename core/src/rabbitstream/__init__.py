@@ -11,7 +11,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from rabbitstream._version import __version__ as __version__
+
 __license__ = "MIT"
 
 #: public name -> defining module (relative to this package)

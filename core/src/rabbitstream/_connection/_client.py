@@ -65,6 +65,7 @@ from rabbitstream.protocol._frames import (
     SubscribeRequest,
     UnsubscribeRequest,
 )
+from rabbitstream.protocol._frames_pubsub import DELIVER_KEY, PUBLISH_KEY
 
 if TYPE_CHECKING:
     from rabbitstream.protocol._chunk import Chunk
@@ -74,7 +75,7 @@ __all__ = ["Broker", "Client", "StreamMetadata"]
 _R = TypeVar("_R", bound=Response)
 _OK = 1
 #: Commands this client can receive in newer versions: Deliver 1-2 (committed chunk id), Publish 1-2.
-CLIENT_COMMAND_VERSIONS: tuple[tuple[int, int, int], ...] = ((0x0008, 1, 2), (0x0002, 1, 2))
+CLIENT_COMMAND_VERSIONS: tuple[tuple[int, int, int], ...] = ((DELIVER_KEY, 1, 2), (PUBLISH_KEY, 1, 2))
 DEFAULT_PORT = 5552
 DEFAULT_TLS_PORT = 5551
 
@@ -109,7 +110,7 @@ def _version_tuple(version: str) -> tuple[int, ...]:
 
 
 def _client_properties(connection_name: str | None) -> dict[str, str]:
-    from rabbitstream import __version__
+    from rabbitstream._version import __version__
 
     props = {
         "product": "rabbitstream",
@@ -355,7 +356,7 @@ class Client:
     @property
     def publish_version(self) -> int:
         """2 when the broker accepts Publish v2 (filter values), else 1."""
-        return 2 if self.server_command_versions.get(0x0002, (1, 1))[1] >= 2 else 1
+        return 2 if self.server_command_versions.get(PUBLISH_KEY, (1, 1))[1] >= 2 else 1
 
     @property
     def is_closed(self) -> bool:

@@ -31,13 +31,13 @@ from rabbitstream._consumer._types import (
     MessageBatch,
     MessageContext,
     OffsetTracking,
+    SubscriptionOwner,
     SubscriptionProperties,
 )
 from rabbitstream.constants import ConsumerOffsetSpecification, OffsetType
 
 if TYPE_CHECKING:
     from rabbitstream._connection._client import Client
-    from rabbitstream._consumer._consumer import Consumer
     from rabbitstream.protocol._chunk import Chunk
 
 __all__ = ["Subscription", "context_unused", "is_async_callable"]
@@ -137,7 +137,7 @@ class Subscription:
 
     def __init__(
         self,
-        consumer: Consumer,
+        consumer: SubscriptionOwner,
         subscriber_id: int,
         stream: str,
         *,
