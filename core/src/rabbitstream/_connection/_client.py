@@ -21,8 +21,8 @@ from urllib.parse import unquote, urlsplit
 from rabbitstream._connection._transport import (
     ChunkCallback,
     CloseListener,
-    ConfirmCallback,
-    ErrorCallback,
+    PublishConfirmHandler,
+    PublishErrorHandler,
     StreamProtocol,
 )
 from rabbitstream.exceptions import (
@@ -217,8 +217,7 @@ class Client:
             # Every failure (refused, timeout, cancellation, handshake error) closes what was opened,
             # including a connection ``wait_for`` made but dropped as it timed out or was cancelled.
             for made_protocol in made:
-                if made_protocol.transport is not None:
-                    made_protocol.transport.abort()
+                made_protocol.abort_transport()
             raise
         return client
 
@@ -374,17 +373,11 @@ class Client:
 
     def add_close_listener(self, cb: CloseListener) -> None:
         """Call ``cb(reason)`` once when the connection is lost (reason None after :meth:`close`)."""
-        if self._protocol.closed:
-            self._loop.call_soon(cb, self._protocol.close_reason)
-        else:
-            self._protocol.close_listeners.append(cb)
+        self._protocol.add_close_listener(cb)
 
     def remove_close_listener(self, cb: CloseListener) -> None:
         """Undo :meth:`add_close_listener`."""
-        try:
-            self._protocol.close_listeners.remove(cb)
-        except ValueError:
-            pass
+        self._protocol.remove_close_listener(cb)
 
     async def close(self, timeout: float = 5.0) -> None:
         """Send Close, wait for the answer (up to ``timeout`` s) and close the socket."""
@@ -405,13 +398,11 @@ class Client:
                     await asyncio.wait_for(asyncio.shield(p.closed_future), timeout)
                 except asyncio.TimeoutError:
                     pass
-            if p.transport is not None and not p.closed:
-                p.transport.close()
+            p.close_transport()
             await self.wait_closed()
         except BaseException:
             # cancelled (e.g. by a caller's timeout shorter than ``timeout``): never leave the socket open
-            if p.transport is not None and not p.closed:
-                p.transport.abort()
+            p.abort_transport()
             raise
 
     async def __aenter__(self) -> Client:
@@ -426,18 +417,11 @@ class Client:
         self, make: Callable[[int], Frame], expect: type[_R], what: str, *, check: bool = True
     ) -> _R:
         p = self._protocol
-        if p.closed:
-            raise p._closed_error()
-        corr = self._conn.next_correlation_id()
-        fut: asyncio.Future[Response] = self._loop.create_future()
-        frame = make(corr)
-        self._conn.send_frame(frame)  # FrameTooLargeError / LocalProtocolError before anything is sent
-        p.pending[corr] = fut
-        p.flush()
+        corr, fut = p.request(make)
         try:
             resp = await asyncio.wait_for(fut, self.rpc_timeout)
         except asyncio.TimeoutError:
-            p.pending.pop(corr, None)
+            p.forget_request(corr)
             raise RPCTimeout(f"{what}: no response from {p.address} within {self.rpc_timeout}s") from None
         if not isinstance(resp, expect):
             raise ConnectionClosed(f"{what}: unexpected {type(resp).__name__} for correlation id {corr}")
@@ -446,11 +430,7 @@ class Client:
         return resp
 
     def _send(self, frame: Frame) -> None:
-        p = self._protocol
-        if p.closed:
-            raise p._closed_error()
-        self._conn.send_frame(frame)
-        p.flush()
+        self._protocol.send(frame)
 
     # ------------------------------------------------------------------ stream management
 
@@ -608,13 +588,13 @@ class Client:
                 f"delete publisher {publisher_id}",
             )
         finally:
-            self._protocol.publishers.pop(publisher_id, None)
+            self._protocol.remove_publisher(publisher_id)
 
     def set_publisher_handlers(
-        self, publisher_id: int, on_confirm: ConfirmCallback, on_error: ErrorCallback
+        self, publisher_id: int, on_confirm: PublishConfirmHandler, on_error: PublishErrorHandler
     ) -> None:
         """Route PublishConfirm / PublishError of ``publisher_id`` to these callbacks."""
-        self._protocol.publishers[publisher_id] = (on_confirm, on_error)
+        self._protocol.set_publisher(publisher_id, on_confirm, on_error)
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         """Write pre-encoded frames (the caller respects :attr:`frame_max`)."""
@@ -622,11 +602,7 @@ class Client:
 
     def writelines(self, parts: Iterable[bytes | bytearray | memoryview]) -> None:
         """Write several pre-encoded frames."""
-        p = self._protocol
-        if p.closed or p.transport is None:
-            raise p._closed_error()
-        p.transport.writelines(parts)
-        p.last_write = self._loop.time()
+        self._protocol.writelines(parts)
 
     @property
     def is_writing_paused(self) -> bool:
@@ -652,7 +628,7 @@ class Client:
     ) -> None:
         """Subscribe; every Deliver of ``subscription_id`` is parsed and passed to ``on_chunk``."""
         p = self._protocol
-        p.subscriptions[subscription_id] = on_chunk
+        p.set_subscription(subscription_id, on_chunk)
         try:
             await self._simple(
                 lambda c: SubscribeRequest(
@@ -667,8 +643,7 @@ class Client:
                 f"subscribe {subscription_id} to {stream!r}",
             )
         except BaseException:
-            if p.subscriptions.get(subscription_id) is on_chunk:
-                del p.subscriptions[subscription_id]
+            p.remove_subscription(subscription_id, on_chunk)
             raise
 
     async def unsubscribe(self, subscription_id: int) -> None:
@@ -679,7 +654,7 @@ class Client:
                 f"unsubscribe {subscription_id}",
             )
         finally:
-            self._protocol.subscriptions.pop(subscription_id, None)
+            self._protocol.remove_subscription(subscription_id)
 
     def credit(self, subscription_id: int, credit: int) -> None:
         """Grant ``credit`` more chunks (one-way; errors reach :attr:`on_credit_error`)."""

@@ -10,9 +10,10 @@ from __future__ import annotations
 import inspect
 import logging
 import ssl
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
+from rabbitstream._producer._publisher import ConfirmCallback
 from rabbitstream.constants import SlasMechanism
 from rabbitstream.exceptions import StreamAlreadyExists, StreamDoesNotExist
 from rabbitstream.plugin import Registry, get_registry
@@ -35,8 +36,6 @@ if TYPE_CHECKING:
 __all__ = ["SuperStreamProducer", "super_stream_layout"]
 
 log = logging.getLogger("rabbitstream.superstream")
-
-ConfirmCallback = Callable[[ConfirmationStatus], "Awaitable[None] | None"]
 
 
 def super_stream_layout(
