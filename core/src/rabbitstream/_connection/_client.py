@@ -187,7 +187,7 @@ class Client:
         made: list[StreamProtocol] = []
 
         def factory() -> StreamProtocol:
-            protocol = StreamProtocol(loop, address, registry=registry, check_crc=check_crc)
+            protocol = StreamProtocol(loop, address, registry=reg, check_crc=check_crc)
             made.append(protocol)
             return protocol
 

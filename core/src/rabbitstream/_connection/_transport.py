@@ -80,7 +80,7 @@ class StreamProtocol(asyncio.Protocol):
         loop: asyncio.AbstractEventLoop,
         address: str,
         *,
-        registry: Registry | None = None,
+        registry: Registry,
         check_crc: bool = True,
     ) -> None:
         from rabbitstream.protocol._chunk import parse_chunk

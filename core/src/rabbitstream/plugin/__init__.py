@@ -36,7 +36,7 @@ from rabbitstream.plugin._manager import (
     get_registry,
     reset_registry,
 )
-from rabbitstream.plugin._spec import NAME, hookimpl, hookspec
+from rabbitstream.plugin._spec import NAME, hookimpl
 from rabbitstream.plugin._types import (
     CompressionCodec,
     MessageCodec,
@@ -60,6 +60,5 @@ __all__ = [
     "build_registry",
     "get_registry",
     "hookimpl",
-    "hookspec",
     "reset_registry",
 ]

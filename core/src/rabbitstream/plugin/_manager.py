@@ -37,23 +37,24 @@ log = logging.getLogger("rabbitstream.plugin")
 DISABLE_AUTOLOAD_ENV = "RABBITSTREAM_DISABLE_PLUGIN_AUTOLOAD"
 DISABLED_PLUGINS_ENV = "RABBITSTREAM_DISABLED_PLUGINS"
 
-#: Which distribution to install for a well-known capability.
-_INSTALL_HINTS: dict[tuple[str, object], str] = {
-    ("compression", 1): "rabbitstream-gzip (pip install rabbitstream)",
-    ("compression", 2): "rabbitstream-snappy (pip install 'rabbitstream[snappy]')",
-    ("compression", 3): "rabbitstream-lz4 (pip install 'rabbitstream[lz4]')",
-    ("compression", 4): "rabbitstream-zstd (pip install 'rabbitstream[zstd]')",
-    ("compression", "gzip"): "rabbitstream-gzip (pip install rabbitstream)",
-    ("compression", "snappy"): "rabbitstream-snappy (pip install 'rabbitstream[snappy]')",
-    ("compression", "lz4"): "rabbitstream-lz4 (pip install 'rabbitstream[lz4]')",
-    ("compression", "zstd"): "rabbitstream-zstd (pip install 'rabbitstream[zstd]')",
-    ("message codec", "amqp"): "rabbitstream-amqp (pip install rabbitstream)",
-    ("message codec", "binary"): "rabbitstream-binary (pip install rabbitstream)",
-    ("SASL mechanism", "PLAIN"): "rabbitstream-plain (pip install rabbitstream)",
-    ("SASL mechanism", "EXTERNAL"): "rabbitstream-external (pip install rabbitstream)",
-    ("routing strategy", "hash"): "rabbitstream-hash (pip install rabbitstream)",
-    ("routing strategy", "key"): "rabbitstream-key (pip install rabbitstream)",
-}
+#: The wire codes of the standard sub-entry compression types (a protocol fact): code -> name.
+_COMPRESSION_NAMES: Mapping[int, str] = MappingProxyType({1: "gzip", 2: "snappy", 3: "lz4", 4: "zstd"})
+
+
+def install_hint(kind: str, key: object) -> str | None:
+    """Which distribution to install for a missing capability, or ``None`` when unknown.
+
+    Derived from the plugin naming convention (``docs/plugins.md``), not from a list of plugins:
+    the plugin providing the capability named ``<name>`` is the distribution ``rabbitstream-<name>``,
+    installable as the umbrella extra ``rabbitstream[<name>]`` (the umbrella's
+    ``[project.optional-dependencies]`` is the one table of plugins: a new plugin adds its line
+    there, core does not change).  Compression codes map to names through the protocol's codes.
+    """
+    name: object = _COMPRESSION_NAMES.get(key) if kind == "compression" and isinstance(key, int) else key
+    if not isinstance(name, str) or not name.replace("-", "").replace("_", "").isalnum():
+        return None
+    plugin = name.lower()
+    return f"rabbitstream-{plugin} (pip install 'rabbitstream[{plugin}]')"
 
 
 class PluginNotFoundError(LookupError):
@@ -62,7 +63,7 @@ class PluginNotFoundError(LookupError):
     def __init__(self, kind: str, key: object, available: Iterable[object]) -> None:
         self.kind = kind
         self.key = key
-        hint = _INSTALL_HINTS.get((kind, key))
+        hint = install_hint(kind, key)
         have = ", ".join(sorted(map(str, available))) or "none"
         msg = f"no {kind} {key!r} is installed (installed: {have})"
         if hint:
@@ -177,8 +178,8 @@ class PluginHost:
         if autoload:
             self._load_entry_points()
         for plugin in plugins:
-            self.pm.register(plugin)
-        self.pm.check_pending()
+            self._register(plugin, None, "(registered in code)")
+        self._drop_invalid()
 
     def _load_entry_points(self) -> None:
         for dist in importlib.metadata.distributions():
@@ -198,8 +199,41 @@ class PluginHost:
                         exc,
                     )
                     continue
-                self.pm.register(plugin, name=ep.name)
-                self._distinfo[id(plugin)] = (ep.name, dist.metadata["name"], dist.version)
+                if self._register(plugin, ep.name, f"{dist.metadata['name']} {dist.version}"):
+                    self._distinfo[id(plugin)] = (ep.name, dist.metadata["name"], dist.version)
+
+    def _register(self, plugin: object, name: str | None, origin: str) -> bool:
+        """Register ``plugin``; one whose hook implementations do not match their specs is logged
+        (naming ``origin``, its distribution) and skipped, as one that fails to import."""
+        try:
+            self.pm.register(plugin, name=name)
+        except pluggy.PluginValidationError as exc:
+            log.warning("rabbitstream plugin %r from %s is invalid and is skipped: %s", name, origin, exc)
+            return False
+        return True
+
+    def _drop_invalid(self) -> None:
+        """Unregister (with a warning naming the distribution) every plugin implementing a hook that
+        no spec declares, e.g. a misspelt one (pluggy's ``check_pending()`` would raise for all)."""
+        invalid: dict[int, tuple[object, list[str]]] = {}
+        for hook_name in list(vars(self.pm.hook)):
+            if hook_name.startswith("_"):
+                continue
+            caller = getattr(self.pm.hook, hook_name)
+            if caller.has_spec():
+                continue
+            for impl in caller.get_hookimpls():
+                if not impl.optionalhook:
+                    invalid.setdefault(id(impl.plugin), (impl.plugin, []))[1].append(hook_name)
+        for plugin, hooks in invalid.values():
+            log.warning(
+                "rabbitstream plugin %s is skipped: %s %s no rabbitstream hook (misspelt?)",
+                _dist_of(plugin, self._distinfo),
+                ", ".join(sorted(hooks)),
+                "is" if len(hooks) == 1 else "are",
+            )
+            self._distinfo.pop(id(plugin), None)
+            self.pm.unregister(plugin)
 
     def plugin_infos(self) -> tuple[PluginInfo, ...]:
         """The registered plugins with their distributions and versions."""

@@ -18,20 +18,19 @@ if TYPE_CHECKING:
 NAME = "rabbitstream"
 #: Entry-point group and pluggy project name.
 
-hookspec = pluggy.HookspecMarker(NAME)
+_hookspec = pluggy.HookspecMarker(NAME)
 hookimpl = pluggy.HookimplMarker(NAME)
 
 __all__ = [
     "NAME",
     "hookimpl",
-    "hookspec",
     "rabbitstream_compression_codecs",
     "rabbitstream_message_codecs",
     "rabbitstream_routing_strategies",
     "rabbitstream_sasl_mechanisms",
 ]
 
-_spec = hookspec
+_spec = _hookspec
 
 
 @_spec
