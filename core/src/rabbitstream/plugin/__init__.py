@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from rabbitstream.plugin._manager import (
     DuplicatePluginError,
+    PluginAttributeError,
     PluginHost,
     PluginInfo,
     PluginNotFoundError,
@@ -50,6 +51,7 @@ __all__ = [
     "CompressionCodec",
     "DuplicatePluginError",
     "MessageCodec",
+    "PluginAttributeError",
     "PluginHost",
     "PluginInfo",
     "PluginNotFoundError",

@@ -23,6 +23,7 @@ from rabbitstream.plugin._types import (
 
 __all__ = [
     "DuplicatePluginError",
+    "PluginAttributeError",
     "PluginHost",
     "PluginInfo",
     "PluginNotFoundError",
@@ -63,12 +64,26 @@ class PluginNotFoundError(LookupError):
     def __init__(self, kind: str, key: object, available: Iterable[object]) -> None:
         self.kind = kind
         self.key = key
+        self.available = tuple(available)
         hint = install_hint(kind, key)
-        have = ", ".join(sorted(map(str, available))) or "none"
+        have = ", ".join(sorted(map(str, self.available))) or "none"
         msg = f"no {kind} {key!r} is installed (installed: {have})"
         if hint:
             msg += f"; install {hint}"
         super().__init__(msg)
+
+
+class PluginAttributeError(PluginNotFoundError, AttributeError):
+    """A module attribute provided by a plugin that is not installed (``rabbitstream.AMQPMessage``
+    without ``rabbitstream-amqp``): an ``AttributeError``, so that ``hasattr``, ``getattr(m, n, None)``
+    and ``from m import *`` treat it as a missing attribute, whose message names what to install."""
+
+    def __init__(
+        self, kind: str, key: object, available: Iterable[object], *, module: str, attribute: str
+    ) -> None:
+        super().__init__(kind, key, available)
+        self.args = (f"module {module!r} has no attribute {attribute!r}: {self.args[0]}",)
+        self.name = attribute
 
 
 class DuplicatePluginError(RuntimeError):
