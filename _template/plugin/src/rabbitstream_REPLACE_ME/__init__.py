@@ -2,7 +2,7 @@
 
 Keep only the hooks you implement; each returns a list of objects that satisfy the
 matching Protocol in :mod:`rabbitstream.plugin` (``CompressionCodec``,
-``MessageCodec``, ``SaslMechanism``, ``RoutingStrategy``).  Hooks are called once,
+``MessageCodec``, ``SaslAuthenticator``, ``PartitionRouter``).  Hooks are called once,
 when the registry is built, never per message.
 """
 

@@ -16,8 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from rabbitstream._producer._publisher import ConfirmCallback
 from rabbitstream.constants import SlasMechanism
 from rabbitstream.exceptions import StreamAlreadyExists, StreamDoesNotExist
-from rabbitstream.plugin import Registry, get_registry
-from rabbitstream.plugin import RoutingStrategy as PluginRoutingStrategy
+from rabbitstream.plugin import PartitionRouter, Registry, get_registry
 from rabbitstream.superstream import (
     NO_ROUTE_FOUND,
     DefaultSuperstreamMetadata,
@@ -159,7 +158,7 @@ class SuperStreamProducer:
         super_stream: str,
         super_stream_creation_option: SuperStreamCreationOption | None = None,
         routing_extractor: Callable[[Any], Any],
-        routing: RouteType | str | PluginRoutingStrategy | RoutingStrategy = RouteType.Hash,
+        routing: RouteType | str | PartitionRouter | RoutingStrategy = RouteType.Hash,
         frame_max: int = 1024 * 1024,
         heartbeat: int = 60,
         load_balancer_mode: bool = False,
@@ -191,7 +190,7 @@ class SuperStreamProducer:
         self.publisher_name = publisher_name
         self.on_no_route = on_no_route
         self._registry = registry
-        self._key_strategy: PluginRoutingStrategy | None = None
+        self._key_strategy: PartitionRouter | None = None
         self._message_strategy: RoutingStrategy | None = None
         self._resolve_routing(routing)
         self._producer_kwargs: dict[str, Any] = dict(
@@ -230,7 +229,7 @@ class SuperStreamProducer:
             routing = routing.strategy_name
         if isinstance(routing, str):
             routing = (self._registry or get_registry()).routing_strategy(routing)
-        if isinstance(routing, PluginRoutingStrategy):
+        if isinstance(routing, PartitionRouter):
             self._key_strategy = routing
             return
         raise TypeError(

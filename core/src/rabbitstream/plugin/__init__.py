@@ -41,8 +41,8 @@ from rabbitstream.plugin._spec import NAME, hookimpl
 from rabbitstream.plugin._types import (
     CompressionCodec,
     MessageCodec,
-    RoutingStrategy,
-    SaslMechanism,
+    PartitionRouter,
+    SaslAuthenticator,
     SuperStreamMetadata,
 )
 
@@ -56,8 +56,8 @@ __all__ = [
     "PluginInfo",
     "PluginNotFoundError",
     "Registry",
-    "RoutingStrategy",
-    "SaslMechanism",
+    "PartitionRouter",
+    "SaslAuthenticator",
     "SuperStreamMetadata",
     "build_registry",
     "get_registry",

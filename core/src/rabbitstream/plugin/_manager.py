@@ -17,8 +17,8 @@ from rabbitstream.plugin import _spec
 from rabbitstream.plugin._types import (
     CompressionCodec,
     MessageCodec,
-    RoutingStrategy,
-    SaslMechanism,
+    PartitionRouter,
+    SaslAuthenticator,
 )
 
 __all__ = [
@@ -128,8 +128,8 @@ class Registry:
 
     compression: Mapping[int, CompressionCodec] = field(default_factory=dict)
     message_codecs: Mapping[str, MessageCodec] = field(default_factory=dict)
-    sasl: Mapping[str, SaslMechanism] = field(default_factory=dict)
-    routing: Mapping[str, RoutingStrategy] = field(default_factory=dict)
+    sasl: Mapping[str, SaslAuthenticator] = field(default_factory=dict)
+    routing: Mapping[str, PartitionRouter] = field(default_factory=dict)
     plugins: tuple[PluginInfo, ...] = ()
     #: ``(kind, key) -> provider`` for error messages and ``plugins`` listings.
     providers: Mapping[tuple[str, object], str] = field(default_factory=dict)
@@ -145,11 +145,11 @@ class Registry:
         """The message codec called ``name``."""
         return _lookup("message codec", self.message_codecs, name)
 
-    def sasl_mechanism(self, name: str) -> SaslMechanism:
+    def sasl_mechanism(self, name: str) -> SaslAuthenticator:
         """The SASL mechanism called ``name`` (e.g. ``"PLAIN"``)."""
         return _lookup("SASL mechanism", self.sasl, name)
 
-    def routing_strategy(self, name: str) -> RoutingStrategy:
+    def routing_strategy(self, name: str) -> PartitionRouter:
         """The routing strategy called ``name`` (e.g. ``"hash"``)."""
         return _lookup("routing strategy", self.routing, name)
 
@@ -281,11 +281,11 @@ class PluginHost:
         """Typed wrapper of ``rabbitstream_message_codecs``."""
         return self._collect("rabbitstream_message_codecs")
 
-    def sasl_mechanisms(self) -> list[tuple[str, SaslMechanism]]:
+    def sasl_mechanisms(self) -> list[tuple[str, SaslAuthenticator]]:
         """Typed wrapper of ``rabbitstream_sasl_mechanisms``."""
         return self._collect("rabbitstream_sasl_mechanisms")
 
-    def routing_strategies(self) -> list[tuple[str, RoutingStrategy]]:
+    def routing_strategies(self) -> list[tuple[str, PartitionRouter]]:
         """Typed wrapper of ``rabbitstream_routing_strategies``."""
         return self._collect("rabbitstream_routing_strategies")
 

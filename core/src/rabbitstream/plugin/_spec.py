@@ -11,8 +11,8 @@ if TYPE_CHECKING:
     from rabbitstream.plugin._types import (
         CompressionCodec,
         MessageCodec,
-        RoutingStrategy,
-        SaslMechanism,
+        PartitionRouter,
+        SaslAuthenticator,
     )
 
 NAME = "rabbitstream"
@@ -55,7 +55,7 @@ def rabbitstream_message_codecs() -> Sequence[MessageCodec]:  # type: ignore[emp
 
 
 @_spec
-def rabbitstream_sasl_mechanisms() -> Sequence[SaslMechanism]:  # type: ignore[empty-body]
+def rabbitstream_sasl_mechanisms() -> Sequence[SaslAuthenticator]:  # type: ignore[empty-body]
     """Called once when the registry is built.
 
     :return: the SASL mechanisms this plugin provides, keyed by ``name``.
@@ -65,7 +65,7 @@ def rabbitstream_sasl_mechanisms() -> Sequence[SaslMechanism]:  # type: ignore[e
 
 
 @_spec
-def rabbitstream_routing_strategies() -> Sequence[RoutingStrategy]:  # type: ignore[empty-body]
+def rabbitstream_routing_strategies() -> Sequence[PartitionRouter]:  # type: ignore[empty-body]
     """Called once when the registry is built.
 
     :return: the super-stream routing strategies this plugin provides.

@@ -33,7 +33,7 @@ from rabbitstream.exceptions import (
     SASLMechanismNotOffered,
     ServerError,
 )
-from rabbitstream.plugin._types import SaslMechanism
+from rabbitstream.plugin._types import SaslAuthenticator
 from rabbitstream.protocol._framebase import FRAMES, Frame, UnknownCommandError
 from rabbitstream.protocol._frames_conn import (
     CloseRequest,
@@ -145,7 +145,7 @@ def negotiate(client: int, server: int) -> int:
 @dataclass(slots=True)
 class _Handshake:
     properties: dict[str, str]
-    mechanism: SaslMechanism
+    mechanism: SaslAuthenticator
     username: str
     password: str
     vhost: str
@@ -246,7 +246,7 @@ class ProtocolConnection:
         self,
         *,
         properties: Mapping[str, str],
-        mechanism: SaslMechanism,
+        mechanism: SaslAuthenticator,
         username: str = "",
         password: str = "",
         vhost: str = "/",

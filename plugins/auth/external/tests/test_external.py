@@ -15,7 +15,7 @@ if _SRC not in sys.path:  # the source tree wins over a stale non-editable insta
 
 import rabbitstream_external  # noqa: E402
 from rabbitstream.exceptions import SASLError  # noqa: E402
-from rabbitstream.plugin import SaslMechanism, build_registry  # noqa: E402
+from rabbitstream.plugin import SaslAuthenticator, build_registry  # noqa: E402
 from rabbitstream.protocol import SaslAuthenticateRequest  # noqa: E402
 
 
@@ -31,6 +31,6 @@ def test_external() -> None:
 
 def test_registry() -> None:
     (m,) = rabbitstream_external.rabbitstream_sasl_mechanisms()
-    assert isinstance(m, SaslMechanism)
+    assert isinstance(m, SaslAuthenticator)
     reg = build_registry(autoload=False, plugins=[rabbitstream_external])
     assert reg.sasl_mechanism("EXTERNAL") is not None

@@ -15,7 +15,7 @@ if _SRC not in sys.path:  # the source tree wins over a stale non-editable insta
 
 import rabbitstream_plain  # noqa: E402
 from rabbitstream.exceptions import SASLError  # noqa: E402
-from rabbitstream.plugin import SaslMechanism, build_registry  # noqa: E402
+from rabbitstream.plugin import SaslAuthenticator, build_registry  # noqa: E402
 
 
 def test_plain_initial_response() -> None:
@@ -39,7 +39,7 @@ def test_anonymous() -> None:
 
 def test_protocol_and_registry() -> None:
     mechs = rabbitstream_plain.rabbitstream_sasl_mechanisms()
-    assert all(isinstance(m, SaslMechanism) for m in mechs)
+    assert all(isinstance(m, SaslAuthenticator) for m in mechs)
     reg = build_registry(autoload=False, plugins=[rabbitstream_plain])
     assert reg.sasl_mechanism("PLAIN").name == "PLAIN"
     assert reg.sasl_mechanism("ANONYMOUS").name == "ANONYMOUS"
