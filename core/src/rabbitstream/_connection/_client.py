@@ -16,7 +16,6 @@ import ssl
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import unquote, urlsplit
 
 from rabbitstream._connection._transport import (
     ChunkCallback,
@@ -25,6 +24,7 @@ from rabbitstream._connection._transport import (
     PublishErrorHandler,
     StreamProtocol,
 )
+from rabbitstream._connection._uri import DEFAULT_PORT, DEFAULT_TLS_PORT, parse_uri
 from rabbitstream.exceptions import (
     ConnectError,
     ConnectionClosed,
@@ -70,14 +70,12 @@ from rabbitstream.protocol._frames_pubsub import DELIVER_KEY, PUBLISH_KEY
 if TYPE_CHECKING:
     from rabbitstream.protocol._chunk import Chunk
 
-__all__ = ["Broker", "Client", "StreamMetadata"]
+__all__ = ["DEFAULT_PORT", "DEFAULT_TLS_PORT", "Broker", "Client", "StreamMetadata"]
 
 _R = TypeVar("_R", bound=Response)
 _OK = 1
 #: Commands this client can receive in newer versions: Deliver 1-2 (committed chunk id), Publish 1-2.
 CLIENT_COMMAND_VERSIONS: tuple[tuple[int, int, int], ...] = ((DELIVER_KEY, 1, 2), (PUBLISH_KEY, 1, 2))
-DEFAULT_PORT = 5552
-DEFAULT_TLS_PORT = 5551
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +141,6 @@ class Client:
         self.server_command_versions: dict[int, tuple[int, int]] = {}
         self.sasl_mechanisms: tuple[str, ...] = ()
         self.deliver_version = 1
-        self._hb_handle: asyncio.TimerHandle | None = None
 
     # ------------------------------------------------------------------ construction
 
@@ -233,26 +230,7 @@ class Client:
     @staticmethod
     def parse_uri(uri: str, **kwargs: Any) -> dict[str, Any]:
         """The :meth:`connect` keyword arguments for ``uri`` (``kwargs`` override)."""
-        parts = urlsplit(uri)
-        scheme = parts.scheme.lower()
-        if scheme not in ("rabbitmq-stream", "rabbitmq-stream+tls"):
-            raise ValueError(f"unsupported URI scheme {parts.scheme!r} (use rabbitmq-stream[+tls]://)")
-        tls = scheme.endswith("+tls")
-        out: dict[str, Any] = {
-            "host": parts.hostname or "localhost",
-            "port": parts.port or (DEFAULT_TLS_PORT if tls else DEFAULT_PORT),
-        }
-        if parts.username is not None:
-            out["username"] = unquote(parts.username)
-        if parts.password is not None:
-            out["password"] = unquote(parts.password)
-        path = parts.path[1:] if parts.path.startswith("/") else parts.path
-        if path:
-            out["vhost"] = unquote(path)
-        if tls:
-            out["ssl_context"] = kwargs.get("ssl_context") or ssl.create_default_context()
-        out.update(kwargs)
-        return out
+        return parse_uri(uri, **kwargs)
 
     async def _handshake(
         self,
@@ -296,7 +274,7 @@ class Client:
         if self.server_version >= (3, 11):
             await self._exchange_command_versions()
         if self.heartbeat:
-            self._schedule_heartbeat()
+            self._protocol.start_heartbeat(self.heartbeat)
 
     async def _exchange_command_versions(self) -> None:
         resp = await self._rpc(
@@ -308,29 +286,6 @@ class Client:
         self.deliver_version = 2
 
     # ------------------------------------------------------------------ heartbeats
-
-    def _schedule_heartbeat(self) -> None:
-        interval = max(self.heartbeat / 2.0, 0.05)
-        self._hb_handle = self._loop.call_later(interval, self._heartbeat_tick)
-
-    def _heartbeat_tick(self) -> None:
-        p = self._protocol
-        if p.closed:
-            return
-        now = self._loop.time()
-        silent = now - self._conn.last_received
-        if silent >= 2 * self.heartbeat:
-            p.abort(
-                ConnectionClosed(
-                    f"connection to {p.address} is dead: no data from the broker for {silent:.1f}s "
-                    f"(heartbeat {self.heartbeat}s)"
-                )
-            )
-            return
-        if now - p.last_write >= self.heartbeat * 0.95:
-            self._conn.send_heartbeat()
-            p.flush()
-        self._schedule_heartbeat()
 
     # ------------------------------------------------------------------ state
 
@@ -382,9 +337,7 @@ class Client:
     async def close(self, timeout: float = 5.0) -> None:
         """Send Close, wait for the answer (up to ``timeout`` s) and close the socket."""
         p = self._protocol
-        if self._hb_handle is not None:
-            self._hb_handle.cancel()
-            self._hb_handle = None
+        p.stop_heartbeat()
         if p.closed:
             return
         try:

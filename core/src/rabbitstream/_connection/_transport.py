@@ -54,6 +54,8 @@ class StreamProtocol(asyncio.Protocol):
     __slots__ = (
         "_close_listeners",
         "_drain_waiters",
+        "_hb_handle",
+        "_heartbeat",
         "_loop",
         "_paused",
         "_pending",
@@ -106,6 +108,8 @@ class StreamProtocol(asyncio.Protocol):
         self.last_write = loop.time()
         self._paused = False
         self._drain_waiters: list[asyncio.Future[None]] = []
+        self._heartbeat = 0
+        self._hb_handle: asyncio.TimerHandle | None = None
 
     # ------------------------------------------------------------------ asyncio callbacks
 
@@ -355,6 +359,41 @@ class StreamProtocol(asyncio.Protocol):
         """Close the socket at once (buffered data is dropped)."""
         if self.transport is not None and not self.closed:
             self.transport.abort()
+
+    # ------------------------------------------------------------------ heartbeats
+
+    def start_heartbeat(self, heartbeat: int) -> None:
+        """Every ``heartbeat / 2`` s: send a Heartbeat when nothing was written for about ``heartbeat``
+        seconds, abort the connection when nothing was received for ``2 * heartbeat``."""
+        self._heartbeat = heartbeat
+        self._schedule_heartbeat()
+
+    def stop_heartbeat(self) -> None:
+        if self._hb_handle is not None:
+            self._hb_handle.cancel()
+            self._hb_handle = None
+
+    def _schedule_heartbeat(self) -> None:
+        interval = max(self._heartbeat / 2.0, 0.05)
+        self._hb_handle = self._loop.call_later(interval, self._heartbeat_tick)
+
+    def _heartbeat_tick(self) -> None:
+        if self.closed:
+            return
+        now = self._loop.time()
+        silent = now - self.conn.last_received
+        if silent >= 2 * self._heartbeat:
+            self.abort(
+                ConnectionClosed(
+                    f"connection to {self.address} is dead: no data from the broker for {silent:.1f}s "
+                    f"(heartbeat {self._heartbeat}s)"
+                )
+            )
+            return
+        if now - self.last_write >= self._heartbeat * 0.95:
+            self.conn.send_heartbeat()
+            self.flush()
+        self._schedule_heartbeat()
 
     def abort(self, reason: BaseException) -> None:
         """Close the connection at once with ``reason`` (dead peer, corrupt data)."""
