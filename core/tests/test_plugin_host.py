@@ -258,3 +258,20 @@ def test_hookspec_marker_is_private() -> None:
 
     assert "hookspec" not in rabbitstream.plugin.__all__
     assert not hasattr(rabbitstream.plugin, "hookspec")
+
+
+def test_message_codec_contract_helper() -> None:
+    from rabbitstream.testing import check_message_codec
+
+    class Upper:
+        name = "upper"
+
+        def encode(self, message: str) -> bytes:
+            return message.upper().encode()
+
+        def decode(self, data: bytes | memoryview) -> str:
+            return bytes(data).decode()
+
+    check_message_codec(Upper(), ["ABC", ""])
+    with pytest.raises(AssertionError, match="came back as 'ABC'"):
+        check_message_codec(Upper(), ["abc"])

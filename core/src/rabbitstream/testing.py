@@ -25,8 +25,9 @@ import random
 import struct
 import zlib
 from collections.abc import Callable, Sequence
+from typing import Any
 
-from rabbitstream.plugin import CompressionCodec, Registry
+from rabbitstream.plugin import CompressionCodec, MessageCodec, Registry
 
 __all__ = [
     "CompressionCodecContract",
@@ -34,6 +35,7 @@ __all__ = [
     "build_entries",
     "check_codes_unique",
     "check_compression_codec",
+    "check_message_codec",
     "contract_payloads",
 ]
 
@@ -197,6 +199,22 @@ def check_compression_codec(codec: CompressionCodec, *, large_size: int = 5 * 10
     _check_wrong_sizes(codec, payloads["one byte"])
     _check_corrupt(codec, payloads["records"])
     _check_bounded(codec)
+
+
+def check_message_codec(codec: MessageCodec, messages: Sequence[Any]) -> None:
+    """Contract of a message codec: a ``name``; ``decode(encode(m)) == m`` for every message, from
+    ``bytes`` and from ``memoryview`` (what a consumer hands to a decoder); ``encode`` gives ``bytes``.
+
+    Message codecs never reach the broker, so a codec that passes works on every broker version.
+    """
+    assert isinstance(codec.name, str) and codec.name, "a message codec needs a non-empty name"
+    assert messages, "give at least one message"
+    for message in messages:
+        data = codec.encode(message)
+        assert type(data) is bytes, f"{codec.name}: encode must return bytes, not {type(data).__name__}"
+        for view in (data, memoryview(data)):
+            back = codec.decode(view)
+            assert back == message, f"{codec.name}: {message!r} came back as {back!r}"
 
 
 def check_codes_unique(registry: Registry) -> None:
