@@ -21,6 +21,7 @@ itself; pytest is not needed to import it.
 
 from __future__ import annotations
 
+import hashlib
 import random
 import struct
 import zlib
@@ -30,6 +31,8 @@ from typing import Any
 from rabbitstream.plugin import CompressionCodec, MessageCodec, Registry
 
 __all__ = [
+    "GOLDEN_PAYLOAD_SHA256",
+    "GOLDEN_PAYLOAD_SIZE",
     "CompressionCodecContract",
     "build_chunk",
     "build_entries",
@@ -37,6 +40,7 @@ __all__ = [
     "check_compression_codec",
     "check_message_codec",
     "contract_payloads",
+    "golden_payload",
 ]
 
 _CHUNK_HEADER = struct.Struct(">BBHIqQQIIIB3x")
@@ -122,6 +126,29 @@ def contract_payloads(large_size: int = 5 * 1024 * 1024, seed: int = 1) -> dict[
         "records": body,
         "large": rng.randbytes(half) + lines,
     }
+
+
+#: SHA-256 and size of :func:`golden_payload` (the compression plugins' golden files were made from it).
+GOLDEN_PAYLOAD_SHA256 = "1fa2ff50e94a7f283007ba8ef540880463725d3abcf9bcf53e1b6eeaf32b5405"
+GOLDEN_PAYLOAD_SIZE = 73658
+
+
+def golden_payload() -> bytes:
+    """The payload every compression plugin's golden files (made with the reference CLIs) hold:
+    800 ``[size:uint32, JSON-like message]`` records, 73,658 bytes (more than one 64 KiB block)."""
+    rng = random.Random(20240601)
+    parts = []
+    for i in range(800):
+        msg = b'{"id": %d, "sensor": "s-%d", "value": %d, "unit": "C", "pad": "%s"}' % (
+            i,
+            rng.randrange(50),
+            rng.randrange(100000),
+            b"x" * rng.randrange(40),
+        )
+        parts.append(_U32.pack(len(msg)) + msg)
+    data = b"".join(parts)
+    assert hashlib.sha256(data).hexdigest() == GOLDEN_PAYLOAD_SHA256, "golden payload generator drifted"
+    return data
 
 
 def _raises(fn: Callable[[], object]) -> BaseException | None:
