@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rabbitstream.plugin._manager import install_hint
@@ -22,18 +23,18 @@ ROOT = Path(__file__).resolve().parents[1]
 PLUGINS = sorted(ROOT.glob("plugins/*/*/pyproject.toml"))
 
 
-def _toml(path: Path) -> dict[str, object]:
+def _toml(path: Path) -> dict[str, Any]:
     with path.open("rb") as f:
-        return tomllib.load(f)
+        data: dict[str, Any] = tomllib.load(f)
+    return data
 
 
 @pytest.mark.parametrize("pyproject", PLUGINS, ids=lambda p: p.parent.name)
 def test_plugin_follows_the_naming_convention_and_is_an_umbrella_extra(pyproject: Path) -> None:
     project = _toml(pyproject)["project"]
-    assert isinstance(project, dict)
     (name,) = project["entry-points"]["rabbitstream"]
     assert project["name"] == f"rabbitstream-{name}"
-    extras = _toml(ROOT / "pyproject.toml")["project"]["optional-dependencies"]  # type: ignore[index]
+    extras = _toml(ROOT / "pyproject.toml")["project"]["optional-dependencies"]
     assert f"rabbitstream-{name}~=0.1.0" in extras[name]
     assert install_hint("x", name) == f"rabbitstream-{name} (pip install 'rabbitstream[{name}]')"
 
