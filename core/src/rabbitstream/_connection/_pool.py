@@ -31,7 +31,16 @@ from rabbitstream._connection._locator import REPLICA_ATTEMPTS, Address, NodeSel
 if TYPE_CHECKING:
     from rabbitstream.plugin import Registry
 
-__all__ = ["CLOSE_TIMEOUT", "CLOSE_WAIT_TIMEOUT", "ConnectionOptions", "ConnectionPool", "NodeConnection"]
+__all__ = [
+    "CLOSE_TIMEOUT",
+    "CLOSE_WAIT_TIMEOUT",
+    "ConnectionOptions",
+    "ConnectionPool",
+    "NodeConnection",
+    "close_client",
+    "close_step",
+    "close_wait_timeout",
+]
 
 log = logging.getLogger("rabbitstream.connection")
 
@@ -44,6 +53,7 @@ CLOSE_TIMEOUT = 3.0
 CLOSE_WAIT_TIMEOUT = 5.0
 
 _E = TypeVar("_E")
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -105,6 +115,19 @@ class NodeConnection(Generic[_E]):
             if i not in entries:
                 return i
         return None  # pragma: no cover
+
+
+def close_wait_timeout() -> float:
+    """:data:`CLOSE_WAIT_TIMEOUT`, read at call time."""
+    return CLOSE_WAIT_TIMEOUT
+
+
+async def close_step(step: Awaitable[_T]) -> _T:
+    """One request made while closing (DeletePublisher, Unsubscribe), bounded by :data:`CLOSE_TIMEOUT`.
+
+    :raises asyncio.TimeoutError: it took longer.
+    """
+    return await asyncio.wait_for(step, CLOSE_TIMEOUT)
 
 
 async def close_client(client: Client) -> None:
@@ -247,7 +270,7 @@ class ConnectionPool(Generic[_E]):
             conn.closing = True
             if before is not None and not conn.client.is_closed:
                 try:
-                    await before(conn)
+                    await close_step(before(conn))
                 except Exception as exc:
                     log.debug("closing %r: %r", conn.client, exc)
             conn.entries.clear()
@@ -277,7 +300,7 @@ class ConnectionPool(Generic[_E]):
         self.cancel_tasks()
         loop = asyncio.get_running_loop()
         current = asyncio.current_task()
-        deadline = loop.time() + CLOSE_WAIT_TIMEOUT
+        deadline = loop.time() + close_wait_timeout()
         while True:
             pending = [t for t in self._tasks | self._closers if t is not current and not t.done()]
             remaining = deadline - loop.time()

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from rabbitstream._connection._client import Client
 from rabbitstream._connection._locator import StateListener
-from rabbitstream._connection._pool import CLOSE_TIMEOUT, ConnectionOptions, close_client
+from rabbitstream._connection._pool import ConnectionOptions, close_client, close_step
 from rabbitstream._consumer._base import ConsumerBase
 from rabbitstream._consumer._iter import BatchStream, MessageStream
 from rabbitstream._consumer._sub import Subscription
@@ -406,7 +406,7 @@ class Consumer(ConsumerBase):
             conn.entries.pop(wire_id, None)
         if client is not None and not client.is_closed:
             try:
-                await asyncio.wait_for(client.unsubscribe(wire_id), CLOSE_TIMEOUT)
+                await close_step(client.unsubscribe(wire_id))
             except Exception:
                 log.debug("unsubscribe of %r failed", sub, exc_info=True)
         if conn is not None and not conn.entries:

@@ -11,10 +11,10 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from rabbitstream._connection._pool import (
-    CLOSE_TIMEOUT,
-    CLOSE_WAIT_TIMEOUT,
     ConnectionOptions,
     NodeConnection,
+    close_step,
+    close_wait_timeout,
 )
 from rabbitstream._producer._base import (
     EnqueueTimeoutError,
@@ -171,7 +171,7 @@ class Producer(ProducerBase):
         pubs = list(dict.fromkeys(self._publishers.values()))
         for pub in pubs:
             pub.flush()
-        deadline = time.monotonic() + CLOSE_WAIT_TIMEOUT
+        deadline = time.monotonic() + close_wait_timeout()
         while any(p.pending and p.ready and p.client is not None and not p.client.is_closed for p in pubs):
             if time.monotonic() >= deadline:
                 break
@@ -189,9 +189,7 @@ class Producer(ProducerBase):
     @staticmethod
     async def _delete_publishers(conn: NodeConnection[Publisher]) -> None:
         client = conn.client
-        await asyncio.wait_for(
-            asyncio.gather(*(client.delete_publisher(pid) for pid in conn.entries)), CLOSE_TIMEOUT
-        )
+        await asyncio.gather(*(client.delete_publisher(pid) for pid in conn.entries))
 
     async def _expire_loop(self, timeout: float) -> None:
         period = min(1.0, max(timeout / 4, 0.01))
@@ -428,7 +426,7 @@ class Producer(ProducerBase):
                 for pid in [pid for pid, p in conn.entries.items() if p is pub]:
                     del conn.entries[pid]
                     try:
-                        await asyncio.wait_for(conn.client.delete_publisher(pid), CLOSE_TIMEOUT)
+                        await close_step(conn.client.delete_publisher(pid))
                     except Exception as exc:
                         log.debug("delete_publisher failed: %r", exc)
             pub.fail_all(PRODUCER_CLOSED_CODE, StreamDoesNotExist(f"stream {stream!r} was deleted"))
