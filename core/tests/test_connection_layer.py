@@ -7,7 +7,7 @@ No broker: the pool's connector and the clients are fakes; what is checked is th
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, cast
 
 import pytest
@@ -177,8 +177,8 @@ def _recovery(
 ) -> tuple[Recovery, set[asyncio.Task[Any]]]:
     tasks: set[asyncio.Task[Any]] = set()
 
-    def spawn(coro: Any) -> asyncio.Task[Any]:
-        task = asyncio.ensure_future(coro)
+    def spawn(coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro)
         tasks.add(task)
         return task
 
