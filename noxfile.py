@@ -14,6 +14,7 @@ the plugin list from ``plugins/*/*/pyproject.toml``: no hand-kept matrix.
 - ``integration``: tests against a real RabbitMQ started by ``tools/broker.py``,
   parametrized on the broker version (4.0 and 4.3).
 - ``perf``: the main job (``rabbitstream perf`` against the local broker).
+- ``template``: ``_template/plugin`` rendered into a real plugin, its tests, ruff and mypy run.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import nox
 nox.needs_version = ">=2025.2.9"
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.error_on_missing_interpreters = False
-nox.options.sessions = ["lint", "typecheck", "core", "plugin", "tests"]
+nox.options.sessions = ["lint", "typecheck", "core", "plugin", "tests", "template"]
 
 ROOT = Path(__file__).parent
 PYTHONS = nox.project.python_versions(nox.project.load_toml(ROOT / "core" / "pyproject.toml"))
@@ -164,3 +165,24 @@ def dists(session: nox.Session) -> None:
     session.run(
         "twine", "check", "--strict", *(str(p) for p in sorted(out.glob("*")) if p.suffix in (".whl", ".gz"))
     )
+# ----------------------------------------------------------------- plugin template
+
+
+@nox.session(python=DEFAULT_PYTHON)
+def template(session: nox.Session) -> None:
+    """Render ``_template/plugin`` as a real plugin, install it beside core, run its tests, ruff and mypy."""
+    import shutil
+
+    out = Path(session.create_tmp()) / "rendered"
+    shutil.rmtree(out, ignore_errors=True)
+    shutil.copytree(ROOT / "_template" / "plugin", out)
+    for path in out.rglob("*"):
+        if path.is_file() and path.suffix in (".py", ".toml", ".md"):
+            text = path.read_text(encoding="utf-8")
+            path.write_text(text.replace("<REPLACE ME>", "tmplcheck").replace("REPLACE_ME", "tmplcheck"))
+    for path in sorted(out.rglob("*REPLACE_ME*"), key=lambda p: -len(p.parts)):  # deepest first
+        path.rename(path.with_name(path.name.replace("REPLACE_ME", "tmplcheck")))
+    session.install(*TEST_DEPS, "ruff>=0.6", "mypy>=1.11", "-e", "core", "-e", str(out))
+    session.run("ruff", "check", "--no-cache", str(out))
+    session.run("mypy", "--strict", str(out / "src"), str(out / "tests"))
+    session.run(*PYTEST, str(out / "tests"), "-p", "no:cacheprovider", *session.posargs)

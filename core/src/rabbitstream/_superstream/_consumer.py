@@ -14,14 +14,14 @@ import ssl
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from rabbitstream._superstream_producer import create_super_stream_on, delete_super_stream_on
+from rabbitstream._superstream._producer import create_super_stream_on, delete_super_stream_on
 from rabbitstream.constants import ConsumerOffsetSpecification, SlasMechanism
 from rabbitstream.superstream import SuperStreamCreationOption
 from rabbitstream.utils import FilterConfiguration, OnClosedErrorInfo
 
 if TYPE_CHECKING:
-    from rabbitstream._client import Client
-    from rabbitstream._consumer import Consumer
+    from rabbitstream._connection._client import Client
+    from rabbitstream._consumer._consumer import Consumer
     from rabbitstream.plugin import Registry
     from rabbitstream.recovery import RecoveryStrategy
 
@@ -116,7 +116,7 @@ class SuperStreamConsumer:
 
     async def _start_consumer(self) -> Consumer:
         if self._consumer is None:
-            from rabbitstream._consumer import Consumer
+            from rabbitstream._consumer._consumer import Consumer
 
             consumer = Consumer(self.host, self.port, **self._consumer_kwargs)
             await consumer.start()

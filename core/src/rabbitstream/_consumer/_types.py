@@ -12,26 +12,57 @@ import enum
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from rabbitstream.constants import ConsumerOffsetSpecification, OffsetSpecification, OffsetType
 from rabbitstream.utils import FilterConfiguration
 
-if TYPE_CHECKING:
-    from rabbitstream._consumer import Consumer
-
 __all__ = [
+    "ConsumerHandle",
     "CreditPolicy",
     "EventContext",
     "MessageBatch",
     "MessageContext",
     "OffsetTracking",
+    "SubscriptionOwner",
     "SubscriptionProperties",
     "build_subscription_properties",
     "wire_offset",
 ]
 
 _M = TypeVar("_M")
+
+
+class ConsumerHandle(Protocol):
+    """The consumer a callback gets in ``context.consumer`` (a :class:`~rabbitstream.Consumer`)."""
+
+    async def store_offset(self, stream: str, subscriber_name: str, offset: int) -> None: ...
+
+    async def query_offset(self, stream: str, subscriber_name: str) -> int: ...
+
+    async def unsubscribe(self, subscriber_id: int) -> None: ...
+
+    def stop(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class SubscriptionOwner(ConsumerHandle, Protocol):
+    """What a subscription and its iterators need from the consumer that owns them.
+
+    Handed to them at construction; they never import the consumer (no import cycle).
+    """
+
+    @property
+    def _subs(self) -> Mapping[int, object]:
+        """The live subscriptions by subscriber id."""
+
+    async def _activate(self, sub: Any) -> None:
+        """First Subscribe of ``sub`` (iterators subscribe lazily)."""
+
+    def _store_offset_nowait(self, sub: Any, offset: int) -> bool:
+        """StoreOffset for ``sub`` without waiting; ``False`` when no connection can take it."""
+
 
 MAX_CREDIT = 32767
 """The broker parses Credit as a signed int16."""
@@ -58,7 +89,7 @@ class MessageContext(tuple):  # type: ignore[type-arg]
 
     def __new__(
         cls,
-        consumer: Consumer,
+        consumer: ConsumerHandle,
         stream: str,
         subscriber_id: int,
         subscriber_name: str | None,
@@ -70,7 +101,7 @@ class MessageContext(tuple):  # type: ignore[type-arg]
             cls, (consumer, stream, subscriber_id, subscriber_name, offset, timestamp, committed_chunk_id)
         )
 
-    consumer: Consumer = property(itemgetter(0))  # type: ignore[assignment]
+    consumer: ConsumerHandle = property(itemgetter(0))  # type: ignore[assignment]
     stream: str = property(itemgetter(1))  # type: ignore[assignment]
     subscriber_id: int = property(itemgetter(2))  # type: ignore[assignment]
     subscriber_name: str | None = property(itemgetter(3))  # type: ignore[assignment]
@@ -92,7 +123,7 @@ class MessageContext(tuple):  # type: ignore[type-arg]
 class EventContext:
     """Passed to ``consumer_update_listener`` (single active consumer)."""
 
-    consumer: Consumer
+    consumer: ConsumerHandle
     stream: str
     subscriber_id: int
     subscriber_name: str | None

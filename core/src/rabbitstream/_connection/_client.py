@@ -16,15 +16,15 @@ import ssl
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import unquote, urlsplit
 
-from rabbitstream._transport import (
+from rabbitstream._connection._transport import (
     ChunkCallback,
     CloseListener,
-    ConfirmCallback,
-    ErrorCallback,
+    PublishConfirmHandler,
+    PublishErrorHandler,
     StreamProtocol,
 )
+from rabbitstream._connection._uri import DEFAULT_PORT, DEFAULT_TLS_PORT, parse_uri
 from rabbitstream.exceptions import (
     ConnectError,
     ConnectionClosed,
@@ -65,18 +65,17 @@ from rabbitstream.protocol._frames import (
     SubscribeRequest,
     UnsubscribeRequest,
 )
+from rabbitstream.protocol._frames_pubsub import DELIVER_KEY, PUBLISH_KEY
 
 if TYPE_CHECKING:
     from rabbitstream.protocol._chunk import Chunk
 
-__all__ = ["Broker", "Client", "StreamMetadata"]
+__all__ = ["DEFAULT_PORT", "DEFAULT_TLS_PORT", "Broker", "Client", "StreamMetadata"]
 
 _R = TypeVar("_R", bound=Response)
 _OK = 1
 #: Commands this client can receive in newer versions: Deliver 1-2 (committed chunk id), Publish 1-2.
-CLIENT_COMMAND_VERSIONS: tuple[tuple[int, int, int], ...] = ((0x0008, 1, 2), (0x0002, 1, 2))
-DEFAULT_PORT = 5552
-DEFAULT_TLS_PORT = 5551
+CLIENT_COMMAND_VERSIONS: tuple[tuple[int, int, int], ...] = ((DELIVER_KEY, 1, 2), (PUBLISH_KEY, 1, 2))
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +108,7 @@ def _version_tuple(version: str) -> tuple[int, ...]:
 
 
 def _client_properties(connection_name: str | None) -> dict[str, str]:
-    from rabbitstream import __version__
+    from rabbitstream._version import __version__
 
     props = {
         "product": "rabbitstream",
@@ -142,7 +141,6 @@ class Client:
         self.server_command_versions: dict[int, tuple[int, int]] = {}
         self.sasl_mechanisms: tuple[str, ...] = ()
         self.deliver_version = 1
-        self._hb_handle: asyncio.TimerHandle | None = None
 
     # ------------------------------------------------------------------ construction
 
@@ -186,7 +184,7 @@ class Client:
         made: list[StreamProtocol] = []
 
         def factory() -> StreamProtocol:
-            protocol = StreamProtocol(loop, address, registry=registry, check_crc=check_crc)
+            protocol = StreamProtocol(loop, address, registry=reg, check_crc=check_crc)
             made.append(protocol)
             return protocol
 
@@ -216,8 +214,7 @@ class Client:
             # Every failure (refused, timeout, cancellation, handshake error) closes what was opened,
             # including a connection ``wait_for`` made but dropped as it timed out or was cancelled.
             for made_protocol in made:
-                if made_protocol.transport is not None:
-                    made_protocol.transport.abort()
+                made_protocol.abort_transport()
             raise
         return client
 
@@ -233,26 +230,7 @@ class Client:
     @staticmethod
     def parse_uri(uri: str, **kwargs: Any) -> dict[str, Any]:
         """The :meth:`connect` keyword arguments for ``uri`` (``kwargs`` override)."""
-        parts = urlsplit(uri)
-        scheme = parts.scheme.lower()
-        if scheme not in ("rabbitmq-stream", "rabbitmq-stream+tls"):
-            raise ValueError(f"unsupported URI scheme {parts.scheme!r} (use rabbitmq-stream[+tls]://)")
-        tls = scheme.endswith("+tls")
-        out: dict[str, Any] = {
-            "host": parts.hostname or "localhost",
-            "port": parts.port or (DEFAULT_TLS_PORT if tls else DEFAULT_PORT),
-        }
-        if parts.username is not None:
-            out["username"] = unquote(parts.username)
-        if parts.password is not None:
-            out["password"] = unquote(parts.password)
-        path = parts.path[1:] if parts.path.startswith("/") else parts.path
-        if path:
-            out["vhost"] = unquote(path)
-        if tls:
-            out["ssl_context"] = kwargs.get("ssl_context") or ssl.create_default_context()
-        out.update(kwargs)
-        return out
+        return parse_uri(uri, **kwargs)
 
     async def _handshake(
         self,
@@ -296,7 +274,7 @@ class Client:
         if self.server_version >= (3, 11):
             await self._exchange_command_versions()
         if self.heartbeat:
-            self._schedule_heartbeat()
+            self._protocol.start_heartbeat(self.heartbeat)
 
     async def _exchange_command_versions(self) -> None:
         resp = await self._rpc(
@@ -308,29 +286,6 @@ class Client:
         self.deliver_version = 2
 
     # ------------------------------------------------------------------ heartbeats
-
-    def _schedule_heartbeat(self) -> None:
-        interval = max(self.heartbeat / 2.0, 0.05)
-        self._hb_handle = self._loop.call_later(interval, self._heartbeat_tick)
-
-    def _heartbeat_tick(self) -> None:
-        p = self._protocol
-        if p.closed:
-            return
-        now = self._loop.time()
-        silent = now - self._conn.last_received
-        if silent >= 2 * self.heartbeat:
-            p.abort(
-                ConnectionClosed(
-                    f"connection to {p.address} is dead: no data from the broker for {silent:.1f}s "
-                    f"(heartbeat {self.heartbeat}s)"
-                )
-            )
-            return
-        if now - p.last_write >= self.heartbeat * 0.95:
-            self._conn.send_heartbeat()
-            p.flush()
-        self._schedule_heartbeat()
 
     # ------------------------------------------------------------------ state
 
@@ -355,7 +310,7 @@ class Client:
     @property
     def publish_version(self) -> int:
         """2 when the broker accepts Publish v2 (filter values), else 1."""
-        return 2 if self.server_command_versions.get(0x0002, (1, 1))[1] >= 2 else 1
+        return 2 if self.server_command_versions.get(PUBLISH_KEY, (1, 1))[1] >= 2 else 1
 
     @property
     def is_closed(self) -> bool:
@@ -373,24 +328,16 @@ class Client:
 
     def add_close_listener(self, cb: CloseListener) -> None:
         """Call ``cb(reason)`` once when the connection is lost (reason None after :meth:`close`)."""
-        if self._protocol.closed:
-            self._loop.call_soon(cb, self._protocol.close_reason)
-        else:
-            self._protocol.close_listeners.append(cb)
+        self._protocol.add_close_listener(cb)
 
     def remove_close_listener(self, cb: CloseListener) -> None:
         """Undo :meth:`add_close_listener`."""
-        try:
-            self._protocol.close_listeners.remove(cb)
-        except ValueError:
-            pass
+        self._protocol.remove_close_listener(cb)
 
     async def close(self, timeout: float = 5.0) -> None:
         """Send Close, wait for the answer (up to ``timeout`` s) and close the socket."""
         p = self._protocol
-        if self._hb_handle is not None:
-            self._hb_handle.cancel()
-            self._hb_handle = None
+        p.stop_heartbeat()
         if p.closed:
             return
         try:
@@ -404,13 +351,11 @@ class Client:
                     await asyncio.wait_for(asyncio.shield(p.closed_future), timeout)
                 except asyncio.TimeoutError:
                     pass
-            if p.transport is not None and not p.closed:
-                p.transport.close()
+            p.close_transport()
             await self.wait_closed()
         except BaseException:
             # cancelled (e.g. by a caller's timeout shorter than ``timeout``): never leave the socket open
-            if p.transport is not None and not p.closed:
-                p.transport.abort()
+            p.abort_transport()
             raise
 
     async def __aenter__(self) -> Client:
@@ -425,18 +370,11 @@ class Client:
         self, make: Callable[[int], Frame], expect: type[_R], what: str, *, check: bool = True
     ) -> _R:
         p = self._protocol
-        if p.closed:
-            raise p._closed_error()
-        corr = self._conn.next_correlation_id()
-        fut: asyncio.Future[Response] = self._loop.create_future()
-        frame = make(corr)
-        self._conn.send_frame(frame)  # FrameTooLargeError / LocalProtocolError before anything is sent
-        p.pending[corr] = fut
-        p.flush()
+        corr, fut = p.request(make)
         try:
             resp = await asyncio.wait_for(fut, self.rpc_timeout)
         except asyncio.TimeoutError:
-            p.pending.pop(corr, None)
+            p.forget_request(corr)
             raise RPCTimeout(f"{what}: no response from {p.address} within {self.rpc_timeout}s") from None
         if not isinstance(resp, expect):
             raise ConnectionClosed(f"{what}: unexpected {type(resp).__name__} for correlation id {corr}")
@@ -445,11 +383,7 @@ class Client:
         return resp
 
     def _send(self, frame: Frame) -> None:
-        p = self._protocol
-        if p.closed:
-            raise p._closed_error()
-        self._conn.send_frame(frame)
-        p.flush()
+        self._protocol.send(frame)
 
     # ------------------------------------------------------------------ stream management
 
@@ -607,13 +541,13 @@ class Client:
                 f"delete publisher {publisher_id}",
             )
         finally:
-            self._protocol.publishers.pop(publisher_id, None)
+            self._protocol.remove_publisher(publisher_id)
 
     def set_publisher_handlers(
-        self, publisher_id: int, on_confirm: ConfirmCallback, on_error: ErrorCallback
+        self, publisher_id: int, on_confirm: PublishConfirmHandler, on_error: PublishErrorHandler
     ) -> None:
         """Route PublishConfirm / PublishError of ``publisher_id`` to these callbacks."""
-        self._protocol.publishers[publisher_id] = (on_confirm, on_error)
+        self._protocol.set_publisher(publisher_id, on_confirm, on_error)
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         """Write pre-encoded frames (the caller respects :attr:`frame_max`)."""
@@ -621,11 +555,7 @@ class Client:
 
     def writelines(self, parts: Iterable[bytes | bytearray | memoryview]) -> None:
         """Write several pre-encoded frames."""
-        p = self._protocol
-        if p.closed or p.transport is None:
-            raise p._closed_error()
-        p.transport.writelines(parts)
-        p.last_write = self._loop.time()
+        self._protocol.writelines(parts)
 
     @property
     def is_writing_paused(self) -> bool:
@@ -651,7 +581,7 @@ class Client:
     ) -> None:
         """Subscribe; every Deliver of ``subscription_id`` is parsed and passed to ``on_chunk``."""
         p = self._protocol
-        p.subscriptions[subscription_id] = on_chunk
+        p.set_subscription(subscription_id, on_chunk)
         try:
             await self._simple(
                 lambda c: SubscribeRequest(
@@ -666,8 +596,7 @@ class Client:
                 f"subscribe {subscription_id} to {stream!r}",
             )
         except BaseException:
-            if p.subscriptions.get(subscription_id) is on_chunk:
-                del p.subscriptions[subscription_id]
+            p.remove_subscription(subscription_id, on_chunk)
             raise
 
     async def unsubscribe(self, subscription_id: int) -> None:
@@ -678,7 +607,7 @@ class Client:
                 f"unsubscribe {subscription_id}",
             )
         finally:
-            self._protocol.subscriptions.pop(subscription_id, None)
+            self._protocol.remove_subscription(subscription_id)
 
     def credit(self, subscription_id: int, credit: int) -> None:
         """Grant ``credit`` more chunks (one-way; errors reach :attr:`on_credit_error`)."""

@@ -11,12 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from rabbitstream._consumer_types import MessageBatch, MessageContext
+from rabbitstream._consumer._types import MessageBatch, MessageContext, SubscriptionOwner
 from rabbitstream.exceptions import ConnectionClosed
 
 if TYPE_CHECKING:
-    from rabbitstream._consumer import Consumer
-    from rabbitstream._consumer_sub import Subscription
+    from rabbitstream._consumer._sub import Subscription
 
 __all__ = ["BatchStream", "MessageStream"]
 
@@ -24,7 +23,7 @@ __all__ = ["BatchStream", "MessageStream"]
 class _StreamBase:
     __slots__ = ("_consumer", "_gen", "_started", "_sub")
 
-    def __init__(self, consumer: Consumer, sub: Subscription) -> None:
+    def __init__(self, consumer: SubscriptionOwner, sub: Subscription) -> None:
         self._consumer = consumer
         self._sub = sub
         self._started = False
@@ -76,7 +75,7 @@ class MessageStream(_StreamBase):
 
     __slots__ = ("_current", "_state")
 
-    def __init__(self, consumer: Consumer, sub: Subscription) -> None:
+    def __init__(self, consumer: SubscriptionOwner, sub: Subscription) -> None:
         super().__init__(consumer, sub)
         self._current: Iterator[tuple[Any, MessageContext]] | None = None
         self._state = [-1, 0]
@@ -130,7 +129,7 @@ class BatchStream(_StreamBase):
 
     __slots__ = ("_pending",)
 
-    def __init__(self, consumer: Consumer, sub: Subscription) -> None:
+    def __init__(self, consumer: SubscriptionOwner, sub: Subscription) -> None:
         super().__init__(consumer, sub)
         self._pending: tuple[int, int, int] | None = None  # (gen, last offset, count)
 

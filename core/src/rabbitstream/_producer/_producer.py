@@ -7,17 +7,22 @@ import inspect
 import logging
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from rabbitstream._producer_base import (
-    Conn,
+from rabbitstream._connection._pool import (
+    ConnectionOptions,
+    NodeConnection,
+    close_step,
+    close_wait_timeout,
+)
+from rabbitstream._producer._base import (
     EnqueueTimeoutError,
     ProducerBase,
     ProducerClosedError,
     compression_code,
 )
-from rabbitstream._producer_publisher import (
+from rabbitstream._producer._publisher import (
     PRODUCER_CLOSED_CODE,
     ConfirmCallback,
     Message,
@@ -30,15 +35,13 @@ from rabbitstream.recovery import BackOffRecoveryStrategy, RecoveryStrategy
 from rabbitstream.utils import ConfirmationStatus, OnClosedErrorInfo
 
 if TYPE_CHECKING:
-    from rabbitstream._client import Client, StreamMetadata
-    from rabbitstream._locator import StateListener
+    from rabbitstream._connection._client import StreamMetadata
+    from rabbitstream._connection._locator import StateListener
     from rabbitstream.plugin import Registry
 
 __all__ = ["EnqueueTimeoutError", "Producer", "ProducerClosedError"]
 
 log = logging.getLogger("rabbitstream.producer")
-
-_PUBLISH_KEY = 0x0002
 
 
 class Producer(ProducerBase):
@@ -94,49 +97,42 @@ class Producer(ProducerBase):
             raise ValueError("max_publishers_by_connection must be in 1..256")
         if max_unconfirmed < 1 or batch_size < 1:
             raise ValueError("max_unconfirmed and batch_size must be >= 1")
-        self.host = host
-        self.port = port
-        self._conn_kwargs: dict[str, Any] = {
-            "ssl_context": ssl_context,
-            "vhost": vhost,
-            "username": username,
-            "password": password,
-            "sasl_mechanism": str(
-                getattr(sasl_configuration_mechanism, "value", sasl_configuration_mechanism)
+        options = ConnectionOptions(
+            ssl_context=ssl_context,
+            vhost=vhost,
+            username=username,
+            password=password,
+            sasl_mechanism=ConnectionOptions.mechanism_name(sasl_configuration_mechanism),
+            frame_max=frame_max,
+            heartbeat=heartbeat,
+            registry=registry,
+        )
+        super().__init__(
+            host,
+            port,
+            options,
+            connection_name=connection_name or "rstream-producer",
+            load_balancer_mode=load_balancer_mode,
+            max_retries=max_retries,
+            max_publishers=max_publishers_by_connection,
+            recovery_strategy=(
+                recovery_strategy if recovery_strategy is not None else BackOffRecoveryStrategy(True)
             ),
-            "frame_max": frame_max,
-            "heartbeat": heartbeat,
-            "registry": registry,
-        }
-        self._load_balancer_mode = load_balancer_mode
-        self._max_retries = max_retries
-        self._max_publishers = max_publishers_by_connection
+            on_close_handler=on_close_handler,
+            on_state_change=on_state_change,
+        )
         self._linger = linger if linger is not None else max(default_batch_publishing_delay, 0) / 1000.0
         self._context_switch = max(default_context_switch_value, 1)
-        self._connection_name = connection_name or "rstream-producer"
         self._filter_value_extractor = filter_value_extractor
-        self._on_close_handler = on_close_handler
-        self._on_state_change = on_state_change
-        self._recovery_strategy = (
-            recovery_strategy if recovery_strategy is not None else BackOffRecoveryStrategy(True)
-        )
         self._max_unconfirmed = max_unconfirmed
         self._batch_size = batch_size
         self._enqueue_timeout = enqueue_timeout
         self._confirm_timeout = confirm_timeout
         self._registry = registry
-        self._locator: Client | None = None
-        self._conns: list[Conn] = []
-        self._publishers: dict[tuple[str, str | None], Publisher] = {}
         self._create_lock: asyncio.Lock | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._recovering: dict[str, asyncio.Task[None]] = {}
-        self._next_publisher_id = 0
         self._sends = 0
         self._last_pub: Publisher | None = None  # send()'s cache of the last (stream, name) used
         self._last_name: str | None = None
-        self._started = False
-        self._closing = False
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -154,11 +150,9 @@ class Producer(ProducerBase):
         self._closing = False
         self._create_lock = asyncio.Lock()
         locator = await self._get_locator()
-        if self._filter_value_extractor is not None:
-            versions = getattr(locator, "server_command_versions", {}) or {}
-            if versions.get(_PUBLISH_KEY, (1, 1))[1] < 2:
-                await self.close()
-                raise ClientError("the broker does not support Publish v2 (filtering needs RabbitMQ 3.13+)")
+        if self._filter_value_extractor is not None and locator.publish_version < 2:
+            await self.close()
+            raise ClientError("the broker does not support Publish v2 (filtering needs RabbitMQ 3.13+)")
         self._started = True
         if self._confirm_timeout is not None:
             self._spawn(self._expire_loop(self._confirm_timeout))
@@ -173,14 +167,11 @@ class Producer(ProducerBase):
             return
         self._closing = True
         self._started = False
-        for task in list(self._recovering.values()):
-            if task is not asyncio.current_task():
-                task.cancel()
-        self._recovering.clear()
+        self._recovery.cancel()
         pubs = list(dict.fromkeys(self._publishers.values()))
         for pub in pubs:
             pub.flush()
-        deadline = time.monotonic() + 5.0
+        deadline = time.monotonic() + close_wait_timeout()
         while any(p.pending and p.ready and p.client is not None and not p.client.is_closed for p in pubs):
             if time.monotonic() >= deadline:
                 break
@@ -190,40 +181,15 @@ class Producer(ProducerBase):
             pub.fail_all(PRODUCER_CLOSED_CODE)
         self._publishers.clear()
         self._last_pub = None
-        conns, self._conns = self._conns, []
-        await asyncio.gather(*(self._close_conn(c, delete=True) for c in conns), return_exceptions=True)
-        if self._locator_lock is not None:
-            async with self._locator_lock:  # a locator being opened right now is closed too
-                locator, self._locator = self._locator, None
-        else:
-            locator, self._locator = self._locator, None
-        if locator is not None:
-            await self._close_client(locator)
-        tasks = [t for t in self._tasks if t is not asyncio.current_task()]
-        for t in tasks:
-            t.cancel()
-        if tasks:
-            await asyncio.wait(tasks, timeout=1.0)
+        await self._pool.close_all(self._delete_publishers)
+        await self._pool.close_locator()
+        await self._pool.end_tasks()
         self._closing = False
 
-    async def _close_conn(self, conn: Conn, *, delete: bool) -> None:
-        conn.closing = True
+    @staticmethod
+    async def _delete_publishers(conn: NodeConnection[Publisher]) -> None:
         client = conn.client
-        if delete and not client.is_closed:
-            try:
-                await asyncio.wait_for(
-                    asyncio.gather(*(client.delete_publisher(pid) for pid in conn.publishers)), 2.0
-                )
-            except Exception as exc:
-                log.debug("delete_publisher on close failed: %r", exc)
-        conn.publishers.clear()
-        await self._close_client(client)
-
-    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
+        await asyncio.gather(*(client.delete_publisher(pid) for pid in conn.entries))
 
     async def _expire_loop(self, timeout: float) -> None:
         period = min(1.0, max(timeout / 4, 0.01))
@@ -457,10 +423,10 @@ class Producer(ProducerBase):
             self._last_pub = None
             pub.close()
             for conn in self._conns:
-                for pid in [pid for pid, p in conn.publishers.items() if p is pub]:
-                    del conn.publishers[pid]
+                for pid in [pid for pid, p in conn.entries.items() if p is pub]:
+                    del conn.entries[pid]
                     try:
-                        await asyncio.wait_for(conn.client.delete_publisher(pid), 2.0)
+                        await close_step(conn.client.delete_publisher(pid))
                     except Exception as exc:
                         log.debug("delete_publisher failed: %r", exc)
             pub.fail_all(PRODUCER_CLOSED_CODE, StreamDoesNotExist(f"stream {stream!r} was deleted"))

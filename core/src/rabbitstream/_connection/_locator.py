@@ -37,7 +37,7 @@ from rabbitstream.exceptions import (
 )
 
 if TYPE_CHECKING:
-    from rabbitstream._client import Client, StreamMetadata
+    from rabbitstream._connection._client import Client, StreamMetadata
 
 __all__ = [
     "DISCONNECTED",

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from rabbitstream.exceptions import ConnectionClosed, RabbitStreamError
@@ -38,13 +38,13 @@ if TYPE_CHECKING:
     from rabbitstream.plugin import Registry
     from rabbitstream.protocol._chunk import Chunk
 
-__all__ = ["ChunkCallback", "ConfirmCallback", "ErrorCallback", "StreamProtocol"]
+__all__ = ["ChunkCallback", "CloseListener", "PublishConfirmHandler", "PublishErrorHandler", "StreamProtocol"]
 
 log = logging.getLogger("rabbitstream.transport")
 
 ChunkCallback = Callable[["Chunk"], None]
-ConfirmCallback = Callable[[list[int]], None]
-ErrorCallback = Callable[[list[tuple[int, int]]], None]
+PublishConfirmHandler = Callable[[list[int]], None]
+PublishErrorHandler = Callable[[list[tuple[int, int]]], None]
 CloseListener = Callable[[BaseException | None], None]
 
 
@@ -52,12 +52,17 @@ class StreamProtocol(asyncio.Protocol):
     """:class:`asyncio.Protocol` wrapping a :class:`ProtocolConnection`."""
 
     __slots__ = (
+        "_close_listeners",
         "_drain_waiters",
+        "_hb_handle",
+        "_heartbeat",
         "_loop",
         "_paused",
+        "_pending",
+        "_publishers",
+        "_subscriptions",
         "address",
         "check_crc",
-        "close_listeners",
         "close_reason",
         "closed",
         "closed_future",
@@ -68,10 +73,7 @@ class StreamProtocol(asyncio.Protocol):
         "on_credit_error",
         "on_metadata_update",
         "parse_chunk",
-        "pending",
-        "publishers",
         "registry",
-        "subscriptions",
         "transport",
     )
 
@@ -80,7 +82,7 @@ class StreamProtocol(asyncio.Protocol):
         loop: asyncio.AbstractEventLoop,
         address: str,
         *,
-        registry: Registry | None = None,
+        registry: Registry,
         check_crc: bool = True,
     ) -> None:
         from rabbitstream.protocol._chunk import parse_chunk
@@ -89,13 +91,13 @@ class StreamProtocol(asyncio.Protocol):
         self.address = address
         self.conn = ProtocolConnection(clock=loop.time)
         self.transport: asyncio.Transport | None = None
-        self.pending: dict[int, asyncio.Future[Response]] = {}
-        self.subscriptions: dict[int, ChunkCallback] = {}
-        self.publishers: dict[int, tuple[ConfirmCallback, ErrorCallback]] = {}
+        self._pending: dict[int, asyncio.Future[Response]] = {}
+        self._subscriptions: dict[int, ChunkCallback] = {}
+        self._publishers: dict[int, tuple[PublishConfirmHandler, PublishErrorHandler]] = {}
         self.on_consumer_update: Callable[[int, bool, int], None] | None = None
         self.on_metadata_update: Callable[[str, int], None] | None = None
         self.on_credit_error: Callable[[int, int], None] | None = None
-        self.close_listeners: list[CloseListener] = []
+        self._close_listeners: list[CloseListener] = []
         self.close_reason: BaseException | None = None
         self.closed = False
         self.closed_future: asyncio.Future[None] = loop.create_future()
@@ -106,6 +108,8 @@ class StreamProtocol(asyncio.Protocol):
         self.last_write = loop.time()
         self._paused = False
         self._drain_waiters: list[asyncio.Future[None]] = []
+        self._heartbeat = 0
+        self._hb_handle: asyncio.TimerHandle | None = None
 
     # ------------------------------------------------------------------ asyncio callbacks
 
@@ -127,15 +131,15 @@ class StreamProtocol(asyncio.Protocol):
                 if cls is Deliver:
                     self._on_deliver(ev)  # type: ignore[arg-type]
                 elif cls is PublishConfirm:
-                    handlers = self.publishers.get(ev.publisher_id)  # type: ignore[union-attr]
+                    handlers = self._publishers.get(ev.publisher_id)  # type: ignore[union-attr]
                     if handlers is not None:
                         handlers[0](list(ev.publishing_ids))  # type: ignore[union-attr]
                 elif isinstance(ev, Response):
-                    fut = self.pending.pop(ev.correlation_id, None)
+                    fut = self._pending.pop(ev.correlation_id, None)
                     if fut is not None and not fut.done():
                         fut.set_result(ev)
                 elif cls is PublishError:
-                    handlers = self.publishers.get(ev.publisher_id)  # type: ignore[union-attr]
+                    handlers = self._publishers.get(ev.publisher_id)  # type: ignore[union-attr]
                     if handlers is not None:
                         handlers[1](list(ev.errors))  # type: ignore[union-attr]
                 else:
@@ -145,7 +149,7 @@ class StreamProtocol(asyncio.Protocol):
         self.flush()
 
     def _on_deliver(self, ev: Deliver) -> None:
-        cb = self.subscriptions.get(ev.subscription_id)
+        cb = self._subscriptions.get(ev.subscription_id)
         if cb is None:
             return  # unsubscribed meanwhile
         try:
@@ -211,7 +215,7 @@ class StreamProtocol(asyncio.Protocol):
         if not self.handshake.done():
             self.handshake.set_exception(err)
             self.handshake.exception()  # mark retrieved: the client may not be awaiting it
-        pending, self.pending = self.pending, {}
+        pending, self._pending = self._pending, {}
         for fut in pending.values():
             if not fut.done():
                 fut.set_exception(err)
@@ -221,7 +225,7 @@ class StreamProtocol(asyncio.Protocol):
         self._drain_waiters.clear()
         if not self.closed_future.done():
             self.closed_future.set_result(None)
-        listeners, self.close_listeners = self.close_listeners, []
+        listeners, self._close_listeners = self._close_listeners, []
         for cb in listeners:
             try:
                 cb(reason)
@@ -256,14 +260,14 @@ class StreamProtocol(asyncio.Protocol):
     async def drain(self) -> None:
         """Wait until the transport accepts writes again (returns at once when not paused)."""
         if self.closed:
-            raise self._closed_error()
+            raise self.closed_error()
         if not self._paused:
             return
         w: asyncio.Future[None] = self._loop.create_future()
         self._drain_waiters.append(w)
         await w
 
-    def _closed_error(self) -> ConnectionClosed:
+    def closed_error(self) -> ConnectionClosed:
         reason = self.close_reason
         if isinstance(reason, ConnectionClosed):
             return reason
@@ -280,9 +284,116 @@ class StreamProtocol(asyncio.Protocol):
     def write(self, data: bytes | bytearray | memoryview) -> None:
         """Write pre-encoded frames (hot path)."""
         if self.closed or self.transport is None:
-            raise self._closed_error()
+            raise self.closed_error()
         self.transport.write(data)
         self.last_write = self._loop.time()
+
+    def writelines(self, parts: Iterable[bytes | bytearray | memoryview]) -> None:
+        """Write several pre-encoded frames at once (hot path)."""
+        if self.closed or self.transport is None:
+            raise self.closed_error()
+        self.transport.writelines(parts)
+        self.last_write = self._loop.time()
+
+    def send(self, frame: Frame) -> None:
+        """Encode ``frame`` through the sans-IO connection and write it (one-way commands)."""
+        if self.closed:
+            raise self.closed_error()
+        self.conn.send_frame(frame)
+        self.flush()
+
+    def request(self, make: Callable[[int], Frame]) -> tuple[int, asyncio.Future[Response]]:
+        """Send the request ``make(correlation_id)``; :return: its correlation id and the future of
+        its response (failed with the close reason if the connection goes)."""
+        if self.closed:
+            raise self.closed_error()
+        corr = self.conn.next_correlation_id()
+        frame = make(corr)
+        self.conn.send_frame(frame)  # FrameTooLargeError / LocalProtocolError before anything is sent
+        fut: asyncio.Future[Response] = self._loop.create_future()
+        self._pending[corr] = fut
+        self.flush()
+        return corr, fut
+
+    def forget_request(self, corr: int) -> None:
+        """Stop waiting for the response to ``corr`` (timed out)."""
+        self._pending.pop(corr, None)
+
+    def set_publisher(
+        self, publisher_id: int, on_confirm: PublishConfirmHandler, on_error: PublishErrorHandler
+    ) -> None:
+        """Route PublishConfirm / PublishError of ``publisher_id`` to these handlers."""
+        self._publishers[publisher_id] = (on_confirm, on_error)
+
+    def remove_publisher(self, publisher_id: int) -> None:
+        self._publishers.pop(publisher_id, None)
+
+    def set_subscription(self, subscription_id: int, on_chunk: ChunkCallback) -> None:
+        """Route the Deliver frames of ``subscription_id`` (parsed) to ``on_chunk``."""
+        self._subscriptions[subscription_id] = on_chunk
+
+    def remove_subscription(self, subscription_id: int, on_chunk: ChunkCallback | None = None) -> None:
+        """Forget the handler of ``subscription_id`` (only if it is still ``on_chunk``, when given)."""
+        if on_chunk is None or self._subscriptions.get(subscription_id) is on_chunk:
+            self._subscriptions.pop(subscription_id, None)
+
+    def add_close_listener(self, cb: CloseListener) -> None:
+        """Call ``cb(reason)`` once when the connection is lost (soon, if it already is)."""
+        if self.closed:
+            self._loop.call_soon(cb, self.close_reason)
+        else:
+            self._close_listeners.append(cb)
+
+    def remove_close_listener(self, cb: CloseListener) -> None:
+        try:
+            self._close_listeners.remove(cb)
+        except ValueError:
+            pass
+
+    def close_transport(self) -> None:
+        """Close the socket (after the buffered data is written)."""
+        if self.transport is not None and not self.closed:
+            self.transport.close()
+
+    def abort_transport(self) -> None:
+        """Close the socket at once (buffered data is dropped)."""
+        if self.transport is not None and not self.closed:
+            self.transport.abort()
+
+    # ------------------------------------------------------------------ heartbeats
+
+    def start_heartbeat(self, heartbeat: int) -> None:
+        """Every ``heartbeat / 2`` s: send a Heartbeat when nothing was written for about ``heartbeat``
+        seconds, abort the connection when nothing was received for ``2 * heartbeat``."""
+        self._heartbeat = heartbeat
+        self._schedule_heartbeat()
+
+    def stop_heartbeat(self) -> None:
+        if self._hb_handle is not None:
+            self._hb_handle.cancel()
+            self._hb_handle = None
+
+    def _schedule_heartbeat(self) -> None:
+        interval = max(self._heartbeat / 2.0, 0.05)
+        self._hb_handle = self._loop.call_later(interval, self._heartbeat_tick)
+
+    def _heartbeat_tick(self) -> None:
+        if self.closed:
+            return
+        now = self._loop.time()
+        silent = now - self.conn.last_received
+        if silent >= 2 * self._heartbeat:
+            self.abort(
+                ConnectionClosed(
+                    f"connection to {self.address} is dead: no data from the broker for {silent:.1f}s "
+                    f"(heartbeat {self._heartbeat}s)"
+                )
+            )
+            return
+        if now - self.last_write >= self._heartbeat * 0.95:
+            self.conn.send_heartbeat()
+            self.flush()
+        self._schedule_heartbeat()
 
     def abort(self, reason: BaseException) -> None:
         """Close the connection at once with ``reason`` (dead peer, corrupt data)."""

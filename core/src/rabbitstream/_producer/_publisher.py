@@ -42,7 +42,7 @@ from rabbitstream.protocol._publish import (
 from rabbitstream.utils import ConfirmationStatus
 
 if TYPE_CHECKING:
-    from rabbitstream._client import Client
+    from rabbitstream._connection._client import Client
 
 __all__ = [
     "CONFIRM_TIMEOUT_CODE",

@@ -10,13 +10,13 @@ from __future__ import annotations
 import inspect
 import logging
 import ssl
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
+from rabbitstream._producer._publisher import ConfirmCallback
 from rabbitstream.constants import SlasMechanism
 from rabbitstream.exceptions import StreamAlreadyExists, StreamDoesNotExist
-from rabbitstream.plugin import Registry, get_registry
-from rabbitstream.plugin import RoutingStrategy as PluginRoutingStrategy
+from rabbitstream.plugin import PartitionRouter, Registry, get_registry
 from rabbitstream.superstream import (
     NO_ROUTE_FOUND,
     DefaultSuperstreamMetadata,
@@ -28,15 +28,13 @@ from rabbitstream.superstream import (
 from rabbitstream.utils import ConfirmationStatus, OnClosedErrorInfo
 
 if TYPE_CHECKING:
-    from rabbitstream._client import Client
-    from rabbitstream._producer import Producer
+    from rabbitstream._connection._client import Client
+    from rabbitstream._producer._producer import Producer
     from rabbitstream.recovery import RecoveryStrategy
 
 __all__ = ["SuperStreamProducer", "super_stream_layout"]
 
 log = logging.getLogger("rabbitstream.superstream")
-
-ConfirmCallback = Callable[[ConfirmationStatus], "Awaitable[None] | None"]
 
 
 def super_stream_layout(
@@ -160,7 +158,7 @@ class SuperStreamProducer:
         super_stream: str,
         super_stream_creation_option: SuperStreamCreationOption | None = None,
         routing_extractor: Callable[[Any], Any],
-        routing: RouteType | str | PluginRoutingStrategy | RoutingStrategy = RouteType.Hash,
+        routing: RouteType | str | PartitionRouter | RoutingStrategy = RouteType.Hash,
         frame_max: int = 1024 * 1024,
         heartbeat: int = 60,
         load_balancer_mode: bool = False,
@@ -192,7 +190,7 @@ class SuperStreamProducer:
         self.publisher_name = publisher_name
         self.on_no_route = on_no_route
         self._registry = registry
-        self._key_strategy: PluginRoutingStrategy | None = None
+        self._key_strategy: PartitionRouter | None = None
         self._message_strategy: RoutingStrategy | None = None
         self._resolve_routing(routing)
         self._producer_kwargs: dict[str, Any] = dict(
@@ -231,7 +229,7 @@ class SuperStreamProducer:
             routing = routing.strategy_name
         if isinstance(routing, str):
             routing = (self._registry or get_registry()).routing_strategy(routing)
-        if isinstance(routing, PluginRoutingStrategy):
+        if isinstance(routing, PartitionRouter):
             self._key_strategy = routing
             return
         raise TypeError(
@@ -258,7 +256,7 @@ class SuperStreamProducer:
         return client
 
     async def _start_producer(self) -> None:
-        from rabbitstream._producer import Producer
+        from rabbitstream._producer._producer import Producer
 
         if self._producer is None:
             producer = Producer(self.host, self.port, **self._producer_kwargs)

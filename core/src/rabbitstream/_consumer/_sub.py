@@ -4,7 +4,7 @@ The transport hands each parsed :class:`~rabbitstream.protocol.Chunk` to
 :meth:`Subscription.on_chunk` (synchronously, inside ``data_received``).  The chunk, not
 one object per message, is queued; messages are decoded lazily right before the user
 sees them, by the subscription's worker task (callback mode) or by the async iterator
-that pulls from the queue (:mod:`rabbitstream._consumer_iter`).
+that pulls from the queue (:mod:`rabbitstream._consumer._iter`).
 
 Credit: the broker sends one chunk per credit.  With the default
 :attr:`CreditPolicy.AFTER_PROCESSING` a credit goes back only once a chunk has been
@@ -16,82 +16,35 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import dis
 import functools
 import inspect
 import logging
-import types
 from collections.abc import Callable, Iterator
 from itertools import count, repeat
 from operator import length_hint
 from typing import TYPE_CHECKING, Any
 
-from rabbitstream._consumer_types import (
+from rabbitstream._consumer._introspect import context_unused, is_async_callable
+from rabbitstream._consumer._types import (
     CreditPolicy,
     MessageBatch,
     MessageContext,
     OffsetTracking,
+    SubscriptionOwner,
     SubscriptionProperties,
 )
 from rabbitstream.constants import ConsumerOffsetSpecification, OffsetType
 
 if TYPE_CHECKING:
-    from rabbitstream._client import Client
-    from rabbitstream._consumer import Consumer
+    from rabbitstream._connection._client import Client
     from rabbitstream.protocol._chunk import Chunk
 
-__all__ = ["Subscription", "context_unused", "is_async_callable"]
+__all__ = ["Subscription"]
 
 log = logging.getLogger("rabbitstream.consumer")
 
 _new_tuple = tuple.__new__
 _isawaitable = inspect.isawaitable
-
-
-def is_async_callable(fn: object) -> bool:
-    """Whether calling ``fn`` returns a coroutine (functions, partials, ``async __call__``)."""
-    while isinstance(fn, functools.partial):
-        fn = fn.func
-    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None))  # noqa: B004
-
-
-#: Names whose use lets a function reach its own frame's locals.
-_FRAME_NAMES = frozenset({"locals", "vars", "eval", "exec", "_getframe", "currentframe", "stack", "f_locals"})
-
-
-def context_unused(fn: object) -> bool:
-    """Whether ``fn(message, context)`` provably never reads ``context``.
-
-    True only for a plain Python function (or bound method, or object whose class
-    defines ``__call__`` as a function) with exactly two positional parameters, no
-    ``*args``/``**kwargs``, whose second parameter's name appears in no instruction,
-    is captured by no closure, and which names nothing that reaches frame locals
-    (``locals``, ``vars``, ``eval``, ``sys._getframe`` ...).  Such a callback cannot
-    tell a :class:`MessageContext` from ``None``, so the hot path passes ``None``
-    and saves one object per message.  Anything uncertain gives False.
-    """
-    func: object = fn
-    skip = 0
-    if isinstance(func, types.MethodType):
-        func, skip = func.__func__, 1
-    elif not isinstance(func, types.FunctionType):
-        call = getattr(type(func), "__call__", None)  # noqa: B004
-        if not isinstance(call, types.FunctionType):
-            return False
-        func, skip = call, 1
-    if not isinstance(func, types.FunctionType):
-        return False
-    code = func.__code__
-    if code.co_flags & (inspect.CO_VARARGS | inspect.CO_VARKEYWORDS) or code.co_argcount != skip + 2:
-        return False
-    name = code.co_varnames[skip + 1]
-    if name in code.co_cellvars or _FRAME_NAMES.intersection(code.co_names):
-        return False
-    for ins in dis.get_instructions(code):
-        val = ins.argval
-        if val == name or (isinstance(val, tuple) and name in val):
-            return False
-    return True
 
 
 _QueueItem = tuple["Chunk", int, int]  # (chunk, first offset to deliver, generation)
@@ -137,7 +90,7 @@ class Subscription:
 
     def __init__(
         self,
-        consumer: Consumer,
+        consumer: SubscriptionOwner,
         subscriber_id: int,
         stream: str,
         *,

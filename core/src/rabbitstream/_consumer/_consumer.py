@@ -3,23 +3,24 @@
 A consumer owns a *locator* connection (management RPCs, offset queries) and a pool of
 consuming connections, one or more per broker node, each carrying at most
 ``max_subscribers_by_connection`` subscriptions.  Per-subscription work lives in
-:mod:`rabbitstream._consumer_sub`; iteration in :mod:`rabbitstream._consumer_iter`.
+:mod:`rabbitstream._consumer._sub`; iteration in :mod:`rabbitstream._consumer._iter`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import ssl
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from rabbitstream._client import Client
-from rabbitstream._consumer_events import ConsumerEvents
-from rabbitstream._consumer_iter import BatchStream, MessageStream
-from rabbitstream._consumer_sub import Subscription
-from rabbitstream._consumer_types import (
+from rabbitstream._connection._client import Client
+from rabbitstream._connection._locator import StateListener
+from rabbitstream._connection._pool import ConnectionOptions, close_client, close_step
+from rabbitstream._consumer._base import ConsumerBase
+from rabbitstream._consumer._iter import BatchStream, MessageStream
+from rabbitstream._consumer._sub import Subscription
+from rabbitstream._consumer._types import (
     CreditPolicy,
     EventContext,
     MessageBatch,
@@ -29,7 +30,6 @@ from rabbitstream._consumer_types import (
     check_credit,
     wire_offset,
 )
-from rabbitstream._locator import NodeSelector, StateListener
 from rabbitstream.constants import ConsumerOffsetSpecification, OffsetType, SlasMechanism
 from rabbitstream.exceptions import (
     ConnectionClosed,
@@ -58,34 +58,12 @@ log = logging.getLogger("rabbitstream.consumer")
 DEFAULT_CONNECTION_NAME = "rabbitstream-consumer"
 MAX_SUBSCRIPTIONS_PER_CONNECTION = 256
 _MAX_IDS = 1 << 16
-_UNSUBSCRIBE_TIMEOUT = 5.0
-_CLOSE_TASKS_TIMEOUT = 5.0  # close(): waiting for the cancelled background tasks
 
 MessageCallback = Callable[[Any, MessageContext], Any]
 UpdateListener = Callable[[bool, EventContext], Any]
 
 
-class _Connection:
-    """A consuming connection and the subscriptions it carries (by wire id)."""
-
-    __slots__ = ("client", "key", "subs")
-
-    def __init__(self, client: Client, key: tuple[str, int]) -> None:
-        self.client = client
-        self.key = key
-        self.subs: dict[int, Subscription] = {}
-
-    def free_wire_id(self, limit: int) -> int | None:
-        subs = self.subs
-        if len(subs) >= limit:
-            return None
-        for i in range(limit):
-            if i not in subs:
-                return i
-        return None  # pragma: no cover
-
-
-class Consumer(ConsumerEvents):
+class Consumer(ConsumerBase):
     """Consume from RabbitMQ streams (rstream's ``Consumer``, same keywords and defaults).
 
     :param host: broker (or load balancer) host; :param port: stream port.
@@ -128,42 +106,34 @@ class Consumer(ConsumerEvents):
             raise ValueError(
                 f"max_subscribers_by_connection must be between 1 and {MAX_SUBSCRIPTIONS_PER_CONNECTION}"
             )
-        self._host = host
-        self._port = port
-        self._lb_mode = load_balancer_mode
-        self._max_retries = max_retries
-        self._max_subs = max_subscribers_by_connection
-        self._on_close_handler = on_close_handler
-        self._on_state_change = on_state_change
-        self._prefer_replica = prefer_replica
-        self._replica_attempts = replica_attempts
-        self._nodes = NodeSelector(host, port, self._connect_to, load_balancer_mode=load_balancer_mode,
-                                   max_retries=max_retries)  # fmt: skip
-        self._connection_name = connection_name or DEFAULT_CONNECTION_NAME
-        self._recovery: RecoveryStrategy = (
-            recovery_strategy if recovery_strategy is not None else BackOffRecoveryStrategy(False)
+        options = ConnectionOptions(
+            ssl_context=ssl_context,
+            vhost=vhost,
+            username=username,
+            password=password,
+            sasl_mechanism=ConnectionOptions.mechanism_name(sasl_configuration_mechanism),
+            frame_max=frame_max,
+            heartbeat=heartbeat,
+            registry=registry,
         )
-        mechanism = sasl_configuration_mechanism
-        self._client_kwargs: dict[str, Any] = {
-            "ssl_context": ssl_context,
-            "vhost": vhost,
-            "username": username,
-            "password": password,
-            "sasl_mechanism": mechanism.value if isinstance(mechanism, SlasMechanism) else str(mechanism),
-            "frame_max": frame_max,
-            "heartbeat": heartbeat,
-            "registry": registry,
-        }
-        self._locator: Client | None = None
-        self._locator_lock = asyncio.Lock()
-        self._conn_lock = asyncio.Lock()
-        self._conns: list[_Connection] = []
-        self._subs: dict[int, Subscription] = {}
+        super().__init__(
+            host,
+            port,
+            options,
+            connection_name=connection_name or DEFAULT_CONNECTION_NAME,
+            load_balancer_mode=load_balancer_mode,
+            max_retries=max_retries,
+            max_subscribers=max_subscribers_by_connection,
+            prefer_replica=prefer_replica,
+            replica_attempts=replica_attempts,
+            recovery_strategy=(
+                recovery_strategy if recovery_strategy is not None else BackOffRecoveryStrategy(False)
+            ),
+            on_close_handler=on_close_handler,
+            on_state_change=on_state_change,
+        )
         self._next_id = 0
         self._stop_event = asyncio.Event()
-        self._closing = False
-        self._tasks: set[asyncio.Task[Any]] = set()  # background work, cancelled by close()
-        self._closers: set[asyncio.Task[Any]] = set()  # connection closings, awaited by close()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -198,73 +168,18 @@ class Consumer(ConsumerEvents):
         # From here on nothing opens a connection for this consumer: recovery and subscribe check
         # ``_closing`` after each await and close what they opened meanwhile (:meth:`_connection_for`).
         self._closing = True
-        self._cancel_tasks()  # recovery, consumer updates: nothing they would still do is wanted
+        self._recovery.cancel()  # recovery, consumer updates: nothing they would still do is wanted
+        self._pool.cancel_tasks()
         for sid in list(self._subs):
             await self.unsubscribe(sid)
-        conns, self._conns = self._conns, []
-        for conn in conns:
-            await self._close_client(conn.client)
-        async with self._locator_lock:  # a locator being opened right now is closed too
-            locator, self._locator = self._locator, None
-        if locator is not None:
-            await self._close_client(locator)
-        await self._end_tasks()
-
-    def _cancel_tasks(self) -> None:
-        current = asyncio.current_task()
-        for task in list(self._tasks):
-            if task is not current:
-                task.cancel()
-
-    async def _end_tasks(self) -> None:
-        """Cancel the background tasks and wait for them, and for the connection closings (never
-        cancelled) they started as they unwound (bounded: :data:`_CLOSE_TASKS_TIMEOUT`)."""
-        self._cancel_tasks()
-        current = asyncio.current_task()
-        deadline = asyncio.get_running_loop().time() + _CLOSE_TASKS_TIMEOUT
-        while True:
-            pending = [t for t in self._tasks | self._closers if t is not current and not t.done()]
-            remaining = deadline - asyncio.get_running_loop().time()
-            if not pending or remaining <= 0:
-                return
-            await asyncio.wait(pending, timeout=remaining)
+        await self._pool.close_all()
+        await self._pool.close_locator()
+        await self._pool.end_tasks()
 
     @property
     def default_client(self) -> Awaitable[Client]:
         """The locator connection (``await consumer.default_client``, as rstream)."""
         return self._get_locator()
-
-    async def _get_locator(self, *, internal: bool = False) -> Client:
-        """The locator connection, (re)opened when needed.
-
-        :param internal: asked by the consumer itself (recovery, subscribing, consumer updates):
-            raises :class:`ConnectionClosed` instead of opening a connection once :meth:`close`
-            has begun (an application call after ``close()`` still reopens it, as before).
-        """
-        async with self._locator_lock:
-            locator = self._locator
-            if locator is None or locator.is_closed:
-                if internal and self._closing:
-                    raise ConnectionClosed("the consumer is closed")
-                # a dead locator's node is tried last (recovery never waits on the node that died)
-                name = f"locator-{self._connection_name}"
-                locator = self._locator = await self._nodes.open_locator(name, locator)
-            return locator
-
-    async def _connect_to(self, host: str, port: int, name: str) -> Client:
-        return await Client.connect(host, port, connection_name=name, **self._client_kwargs)
-
-    @staticmethod
-    async def _close_client(client: Client) -> None:
-        try:
-            await client.close()
-        except Exception:  # already gone
-            log.debug("error closing a connection", exc_info=True)
-
-    def _spawn(self, coro: Awaitable[Any]) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     # ------------------------------------------------------------------ stream management
 
@@ -314,19 +229,6 @@ class Consumer(ConsumerEvents):
         if not subscriber_name:
             raise ValueError("subscriber_name must not be empty")
         return await (await self._get_locator()).query_offset(subscriber_name, stream)
-
-    def _store_offset_nowait(self, sub: Subscription, offset: int) -> bool:
-        client = sub.client
-        if client is None or client.is_closed:
-            client = self._locator
-        if client is None or client.is_closed or sub.name is None:
-            return False
-        try:
-            client.store_offset(sub.name, sub.stream, offset)
-        except Exception:
-            log.debug("store_offset failed", exc_info=True)
-            return False
-        return True
 
     # ------------------------------------------------------------------ subscriptions
 
@@ -483,30 +385,6 @@ class Consumer(ConsumerEvents):
                 self._next_id = sub.id  # the id was never used
             raise
 
-    async def _open(self, sub: Subscription, spec: ConsumerOffsetSpecification, skip: int) -> None:
-        otype, offset = wire_offset(spec)
-        conn = await self._connection_for(sub.stream)
-        if sub.closed or self._closing:  # unsubscribed / consumer closed while connecting
-            if not conn.subs:
-                self._drop_connection(conn)
-            raise ConnectionClosed("the consumer is closed" if self._closing else "unsubscribed")
-        wire_id = conn.free_wire_id(self._max_subs)
-        if wire_id is None:  # pragma: no cover - _connection_for picked a non-full one
-            raise MaxConsumersPerInstance("connection is full")
-        on_chunk = sub.attach(conn.client, wire_id, skip)
-        conn.subs[wire_id] = sub
-        try:
-            await conn.client.subscribe(
-                wire_id, sub.stream, otype, offset, sub.initial_credit,
-                properties=sub.props.properties or None, on_chunk=on_chunk,
-            )  # fmt: skip
-        except BaseException:
-            conn.subs.pop(wire_id, None)
-            sub.detach()
-            if not conn.subs:
-                self._drop_connection(conn)
-            raise
-
     async def unsubscribe(self, subscriber_id: int) -> None:
         """Stop a subscription (stores its tracked offset first)."""
         sub = self._subs.pop(subscriber_id, None)
@@ -525,53 +403,16 @@ class Consumer(ConsumerEvents):
         sub.detach()
         conn = next((c for c in self._conns if c.client is client), None)
         if conn is not None:
-            conn.subs.pop(wire_id, None)
+            conn.entries.pop(wire_id, None)
         if client is not None and not client.is_closed:
             try:
-                await asyncio.wait_for(client.unsubscribe(wire_id), _UNSUBSCRIBE_TIMEOUT)
+                await close_step(client.unsubscribe(wire_id))
             except Exception:
                 log.debug("unsubscribe of %r failed", sub, exc_info=True)
-        if conn is not None and not conn.subs:
-            self._drop_connection(conn)
-            await self._close_client(conn.client)
+        if conn is not None and not conn.entries:
+            self._pool.forget(conn)
+            await close_client(conn.client)
 
     def buffered_chunks(self, subscriber_id: int) -> int:
         """Chunks received for a subscription and not yet handed to the application."""
         return self._subs[subscriber_id].buffered_chunks()
-
-    # ------------------------------------------------------------------ connections
-
-    async def _connection_for(self, stream: str) -> _Connection:
-        """A consuming connection on a replica of ``stream`` (else its leader), shared up to
-        ``max_subscribers_by_connection``; placement and load-balancer mode: :mod:`._locator`."""
-        locator = await self._get_locator(internal=True)
-        metadata = await self._nodes.stream_metadata(locator, stream)
-        wanted, fallback = NodeSelector.placement(metadata, leader=False, prefer_replica=self._prefer_replica)
-        async with self._conn_lock:
-            if self._closing:
-                raise ConnectionClosed("the consumer is closed")
-            pool = set(wanted)
-            for conn in self._conns:
-                if conn.key in pool and not conn.client.is_closed and len(conn.subs) < self._max_subs:
-                    return conn
-            client, key = await self._nodes.connect_node(
-                wanted, self._connection_name, fallback=fallback,
-                fallback_after=self._replica_attempts, locator=locator,
-            )  # fmt: skip
-            if self._closing:  # close() ran while connecting: it has already closed self._conns
-                await self._close_client(client)
-                raise ConnectionClosed("the consumer is closed")
-            conn = _Connection(client, key)
-            client.on_consumer_update = functools.partial(self._on_consumer_update, conn)
-            client.on_metadata_update = functools.partial(self._on_metadata_update, conn)
-            client.add_close_listener(functools.partial(self._on_connection_closed, conn))
-            self._conns.append(conn)
-            return conn
-
-    def _drop_connection(self, conn: _Connection) -> None:
-        if conn in self._conns:
-            self._conns.remove(conn)
-        if not conn.client.is_closed:
-            task = asyncio.ensure_future(self._close_client(conn.client))
-            self._closers.add(task)
-            task.add_done_callback(self._closers.discard)
