@@ -165,6 +165,8 @@ def dists(session: nox.Session) -> None:
     session.run(
         "twine", "check", "--strict", *(str(p) for p in sorted(out.glob("*")) if p.suffix in (".whl", ".gz"))
     )
+
+
 # ----------------------------------------------------------------- plugin template
 
 
