@@ -175,6 +175,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         except KeyboardInterrupt:
             print("interrupted", file=notes)
             return 1
+        except Exception as exc:  # broker refused (credentials, vhost), stream creation failed...
+            print(f"rabbitstream perf: error ({name}): {type(exc).__name__}: {exc}", file=notes)
+            return 1
         summaries.append(summary)
         if not opts.json:
             print(format_summary(summary), file=out, flush=True)
