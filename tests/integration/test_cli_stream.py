@@ -1,4 +1,4 @@
-"""``rabbitstream stream|consume|publish`` end to end against the real broker (subprocesses, exit statuses)."""
+"""``rabbitstream stream|consume|publish`` end to end against the real broker (exit statuses, output)."""
 
 from __future__ import annotations
 
