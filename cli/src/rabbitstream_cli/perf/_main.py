@@ -184,6 +184,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(file=out)
 
     status = 0 if all(s.errors == 0 for s in summaries) else 1
+    if opts.report:
+        from rabbitstream_cli.perf._report import render_report
+
+        try:
+            with open(opts.report, "w", encoding="utf-8") as f:
+                f.write(render_report(summaries))
+        except OSError as exc:
+            print(f"rabbitstream perf: cannot write the report: {exc}", file=notes)
+            status = 1
+        else:
+            print(f"report: {opts.report}", file=notes)
     if len(summaries) == 2:
         ratio = ratios(summaries[0], summaries[1])
         if opts.json:

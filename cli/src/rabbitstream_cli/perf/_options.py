@@ -63,6 +63,7 @@ class PerfOptions:
     library: str = "rabbitstream"
     compare: str | None = None
     quiet: bool = False
+    report: str | None = None
     self_check: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -101,6 +102,7 @@ class PerfOptions:
         for k in (
             "json",
             "quiet",
+            "report",
             "self_check",
             "extra",
             "compare",
@@ -295,6 +297,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     o.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     o.add_argument(
+        "--report",
+        metavar="FILE.html",
+        help="write a self-contained HTML page (inline SVG) with throughput and latency over time",
+    )
+    o.add_argument(
         "--library",
         choices=LIBRARIES,
         default="rabbitstream",
@@ -355,7 +362,7 @@ def parse_args(argv: Sequence[str]) -> PerfOptions:
     else:
         opts.stream = f"perf-{uuid.uuid4().hex[:10]}"
         opts.stream_generated = True
-    opts.json, opts.quiet = a.json, a.quiet
+    opts.json, opts.quiet, opts.report = a.json, a.quiet, a.report
     opts.library, opts.compare = a.library, a.compare
     if opts.compare is not None and opts.compare == opts.library:
         parser.error("--compare rstream compares rabbitstream with rstream; drop --library rstream")

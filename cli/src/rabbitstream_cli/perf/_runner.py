@@ -198,8 +198,10 @@ class Progress:
     final: dict[Who, tuple[Counters, tuple[int, int, int], int, list[str]]] = field(default_factory=dict)
     ready: set[Who] = field(default_factory=set)
     printed: int = 0
-    #: per-second rows (for --json timeline): (second, published, confirmed, consumed, p50, p99)
-    timeline: list[tuple[int, float, float, float, float | None, float | None]] = field(default_factory=list)
+    #: per-second rows: (second, published, confirmed, consumed, latency p50, p95, p99 in µs)
+    timeline: list[tuple[int, float, float, float, float | None, float | None, float | None]] = field(
+        default_factory=list
+    )
 
     def latest(self, who: Who) -> Counters:
         """The latest counters of one worker (final if done)."""
@@ -261,8 +263,8 @@ class Progress:
                 prev[i] += v
         pub, conf, cons = cur[0] - prev[0], cur[1] - prev[1], cur[3] - prev[3]
         h = self.seconds.pop(k, None)
-        p50, p99 = h.percentiles([50, 99]) if h is not None else (None, None)
-        self.timeline.append((k, float(pub), float(conf), float(cons), p50, p99))
+        p50, p95, p99 = h.percentiles([50, 95, 99]) if h is not None else (None, None, None)
+        self.timeline.append((k, float(pub), float(conf), float(cons), p50, p95, p99))
         self.printed = k
         if self.out is not None:
             print(format_progress(self.label, float(k), pub, conf, cons, p50), file=self.out, flush=True)
@@ -434,7 +436,8 @@ def _fill(summary: Summary, state: Progress, epoch: float, errors: list[str]) ->
             "confirmed": conf,
             "consumed": cons,
             "latency_p50_ms": None if p50 is None else round(p50 / 1000, 3),
+            "latency_p95_ms": None if p95 is None else round(p95 / 1000, 3),
             "latency_p99_ms": None if p99 is None else round(p99 / 1000, 3),
         }
-        for k, pub, conf, cons, p50, p99 in state.timeline
+        for k, pub, conf, cons, p50, p95, p99 in state.timeline
     ]
