@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 import uuid
 from typing import TYPE_CHECKING
 
@@ -154,5 +156,34 @@ def test_consume_survives_head(broker: BrokerInfo, name: str) -> None:
         proc = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, timeout=60)
         assert proc.stdout == "m0\n"
         assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr
+    finally:
+        _cli(broker, "stream", "delete", name)
+
+
+def test_consume_follows_until_ctrl_c(broker: BrokerInfo, name: str) -> None:
+    """Without --count, consume follows the stream; Ctrl-C ends it quietly (status 130, no traceback)."""
+    assert _cli(broker, "stream", "create", name).returncode == 0
+    try:
+        conn = ["--host", broker.host, "--port", str(broker.port), "--username", broker.username]
+        conn += ["--password", broker.password]
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "rabbitstream_cli", "consume", name, *conn],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            time.sleep(2.0)
+            assert _cli(broker, "publish", name, stdin="late\n").returncode == 0
+            time.sleep(1.0)
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        assert proc.returncode == 130
+        assert out == "late\n"
+        assert "Traceback" not in err
     finally:
         _cli(broker, "stream", "delete", name)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -145,3 +147,37 @@ def test_perf_wrong_password_is_not_printed(broker: BrokerInfo) -> None:
         assert proc.returncode in (1, 2), proc.stderr
         assert secret not in proc.stdout + proc.stderr
         assert "Traceback" not in proc.stderr
+
+
+def test_perf_ctrl_c_prints_the_summary(broker: BrokerInfo) -> None:
+    """Ctrl-C (SIGINT to the whole process group) stops the workers and still prints the summary."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "rabbitstream_cli",
+        "perf",
+        "--time",
+        "60",
+        "-q",
+        "--json",
+        "--codec",
+        "binary",
+    ]
+    cmd += ["--host", broker.host, "--port", str(broker.port)]
+    cmd += ["--username", broker.username, "--password", broker.password]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        time.sleep(6)
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    summary = json.loads(out)
+    assert proc.returncode == 1  # "interrupted" counts as an error
+    assert summary["error_messages"] == ["interrupted"]
+    assert summary["published"] == summary["confirmed"] == summary["consumed"] > 0
+    assert "Traceback" not in err
