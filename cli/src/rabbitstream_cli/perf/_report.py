@@ -83,6 +83,8 @@ def svg_chart(
     )
     for n, (label, vs) in enumerate(series):
         color = _COLORS.get(label, "#555")
+        # published and confirmed overlap when confirms keep up: dash the first so both show
+        dash = 'stroke-dasharray="6 4" ' if label == "published" else ""
         segments: list[list[str]] = [[]]
         for xv, v in zip(xs, vs, strict=True):
             if v is None:
@@ -95,7 +97,7 @@ def svg_chart(
                 out.append(f'<circle cx="{cx}" cy="{cy}" r="2.5" fill="{color}"/>')
             elif seg:
                 out.append(
-                    f'<polyline class="series-{label}" fill="none" stroke="{color}" stroke-width="2" '
+                    f'<polyline class="series-{label}" fill="none" stroke="{color}" stroke-width="2" {dash}'
                     f'points="{" ".join(seg)}"/>'
                 )
         lx = _LEFT + 10 + n * 110
