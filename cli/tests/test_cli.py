@@ -8,9 +8,9 @@ import subprocess
 import sys
 
 import pytest
+from rabbitstream.__main__ import plugins_text
 from rabbitstream_cli import _connection, main
 from rabbitstream_cli._consume import message_json, to_jsonable
-from rabbitstream_cli._main import plugins_text
 from rabbitstream_cli._publish import key_from_json
 from rabbitstream_cli.perf import _main as perf_main
 from rabbitstream_cli.perf import parse_args

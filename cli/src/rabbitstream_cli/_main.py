@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Callable, Sequence
 
-__all__ = ["main", "plugins_text"]
+__all__ = ["main"]
 
 
 def _version() -> str:
@@ -23,40 +22,11 @@ def _version() -> str:
     return ", ".join(parts) or "rabbitstream-cli (not installed)"
 
 
-def plugins_text() -> str:
-    """The ``rabbitstream plugins`` table: plugins, then what each kind/key comes from (aligned columns)."""
-    from rabbitstream.plugin import build_registry
-
-    reg = build_registry()
-    if not reg.plugins:
-        return "no rabbitstream plugins installed (pip install rabbitstream)"
-    width = max(len(p.name) for p in reg.plugins)
-    lines = [f"{p.name:<{width}}  {p.distribution} {p.version}".rstrip() for p in reg.plugins]
-    lines.append("")
-    provided = sorted(reg.providers.items(), key=str)
-    kind_w = max((len(kind) for (kind, _key), _ in provided), default=0)
-    key_w = max((len(str(key)) for (_kind, key), _ in provided), default=0)
-    lines += [f"  {kind:<{kind_w}}  {key!s:<{key_w}}  <- {prov}" for (kind, key), prov in provided]
-    return "\n".join(lines)
-
-
 def _plugins(args: argparse.Namespace) -> int:
-    from rabbitstream.plugin import build_registry
+    # the table lives in the core (``python -m rabbitstream plugins`` works with the core alone)
+    from rabbitstream.__main__ import plugins_json, plugins_text
 
-    if not args.json:
-        print(plugins_text())
-        return 0
-    reg = build_registry()
-    doc = {
-        "plugins": [
-            {"name": p.name, "distribution": p.distribution, "version": p.version} for p in reg.plugins
-        ],
-        "provides": [
-            {"kind": kind, "key": str(key), "provider": prov}
-            for (kind, key), prov in sorted(reg.providers.items(), key=str)
-        ],
-    }
-    print(json.dumps(doc, indent=2))
+    print(plugins_json() if args.json else plugins_text())
     return 0
 
 
