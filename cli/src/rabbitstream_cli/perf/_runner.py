@@ -345,6 +345,10 @@ def run_processes(library: str, opts: PerfOptions, *, progress: IO[str] | None) 
             pump(0.1)
         if state.final:  # a worker failed before the start
             raise _Interrupted
+        not_ready = sorted(set(procs) - state.ready)
+        if not_ready:
+            errors.extend(f"{w[0]} {w[1]} not connected within {_READY_TIMEOUT:g} s" for w in not_ready)
+            raise _Interrupted
         epoch = time.time() + 0.05
         ctl.epoch.value = epoch
         if opts.producers == 0 and opts.count is not None:
