@@ -394,15 +394,19 @@ def run_processes(library: str, opts: PerfOptions, *, progress: IO[str] | None) 
         ctl.stop_producers.set()
         ctl.stop_consumers.set()
         ctl.start.set()
+        # read the queue while waiting: a worker exits only once what it put is in the pipe
         end = time.monotonic() + _EXIT_TIMEOUT
-        for p in procs.values():
-            p.join(max(0.1, end - time.monotonic()))
+        while any(p.is_alive() for p in procs.values()) and time.monotonic() < end:
+            try:
+                state.handle(out.get(timeout=0.05))
+            except _queue.Empty:
+                pass
+            except (EOFError, OSError):
+                break
         while True:
             try:
                 state.handle(out.get_nowait())
-            except _queue.Empty:
-                break
-            except (EOFError, OSError):
+            except (_queue.Empty, EOFError, OSError):
                 break
         for w, p in procs.items():
             if p.is_alive():
