@@ -10,10 +10,10 @@ the plugin list from ``plugins/*/*/pyproject.toml``: no hand-kept matrix.
 - ``core``: the core alone, no plugin installed (proves core works with nothing
   discovered and that missing capabilities name what to install).
 - ``plugin``: core + one plugin, that plugin's own tests (contract kit included).
-- ``tests``: everything installed, every unit test, on Python 3.10-3.13.
+- ``tests``: everything installed, every unit test (core, ``cli/``, plugins, ``tests/``), on Python 3.10-3.13.
 - ``integration``: tests against a real RabbitMQ started by ``tools/broker.py``,
   parametrized on the broker version (4.0 and 4.3).
-- ``perf``: the main job (``rabbitstream perf`` against the local broker).
+- ``perf``: the main job (``rabbitstream perf`` from ``cli/`` against the local broker).
 - ``template``: ``_template/plugin`` rendered into a real plugin, its tests, ruff and mypy run.
 """
 
@@ -45,7 +45,7 @@ def _editable(*paths: str) -> list[str]:
 
 
 def _all_distributions() -> list[str]:
-    return _editable("core", *PLUGINS)
+    return _editable("core", "cli", *PLUGINS)
 
 
 # ----------------------------------------------------------------- static checks
@@ -63,9 +63,10 @@ def lint(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over every distribution's src and tests, the tools, benchmarks and noxfile.py."""
     session.install("mypy>=1.11", "nox>=2025.2.9", *TEST_DEPS, *INTEROP_DEPS, *_all_distributions())
-    srcs = ["core/src", *(f"{p}/src" for p in PLUGINS)]
+    srcs = ["core/src", "cli/src", *(f"{p}/src" for p in PLUGINS)]
     session.run("mypy", *srcs)
     session.run("mypy", "tools", "noxfile.py", "benchmarks", "core/tests", "tests")
+    session.run("mypy", "cli/tests")
     for p in PLUGINS:  # one run each: every plugin has its own tests/conftest.py
         session.run("mypy", f"{p}/tests")
 
@@ -95,6 +96,7 @@ def tests(session: nox.Session) -> None:
     session.run(
         *PYTEST,
         "core/tests",
+        "cli/tests",
         *(f"{p}/tests" for p in PLUGINS),
         "tests",
         "-m",

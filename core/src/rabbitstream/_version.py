@@ -1,3 +1,3 @@
-"""The version of the ``rabbitstream-core`` distribution (the one place it is written: every pyproject.toml reads it)."""
+"""The version of every rabbitstream distribution: written here only, read by every pyproject.toml."""
 
 __version__ = "0.1.0"

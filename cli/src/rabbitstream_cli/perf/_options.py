@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import os
 import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
-from urllib.parse import unquote, urlsplit
+
+from rabbitstream_cli._connection import ConnectionOptions, add_connection_arguments, connection_from_args
 
 __all__ = ["COMPRESSIONS", "PerfOptions", "build_parser", "parse_args", "parse_offset", "parse_size"]
 
@@ -34,17 +34,8 @@ _SIZE_UNITS = {
 class PerfOptions:
     """The validated options of one ``rabbitstream perf`` invocation."""
 
-    host: str = "localhost"
-    port: int = 5552
-    username: str = "guest"
-    password: str = "guest"
-    vhost: str = "/"
-    tls: bool = False
-    ca: str | None = None
-    cert: str | None = None
-    key: str | None = None
-    sasl: str = "plain"
-    load_balancer: bool = False
+    #: where and how to connect (its ``repr`` leaves the password out)
+    conn: ConnectionOptions = field(default_factory=ConnectionOptions)
     producers: int = 1
     consumers: int = 1
     size: int = 100
@@ -62,6 +53,7 @@ class PerfOptions:
     codec: str = "amqp"
     stream: str = ""
     stream_generated: bool = True
+    streams: int = 1
     super_stream: bool = False
     partitions: int = 3
     keep: bool = False
@@ -71,13 +63,14 @@ class PerfOptions:
     library: str = "rabbitstream"
     compare: str | None = None
     quiet: bool = False
+    report: str | None = None
     self_check: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def target(self) -> str:
-        """``host:port`` (with ``+tls``) for display."""
-        return f"{self.host}:{self.port}{' (tls)' if self.tls else ''}"
+        """``host:port`` (with `` (tls)``) for display."""
+        return self.conn.target
 
     @property
     def send_mode(self) -> str:
@@ -93,13 +86,23 @@ class PerfOptions:
         """Messages per step of a producer: one sub-entry, or one batch (``send_batch`` or ``send`` calls)."""
         return self.sub_entry_size if self.send_mode == "sub-entry" else self.batch_size
 
+    @property
+    def stream_names(self) -> list[str]:
+        """The streams (or super streams) of the run: ``stream``, or ``stream-0`` ... ``stream-<N-1>``."""
+        if self.streams == 1:
+            return [self.stream]
+        return [f"{self.stream}-{i}" for i in range(self.streams)]
+
     def describe(self) -> dict[str, Any]:
         """The options worth recording in a summary (no password)."""
         d = asdict(self)
+        conn = d.pop("conn")
+        conn.pop("password")
+        d.update(conn)
         for k in (
-            "password",
             "json",
             "quiet",
+            "report",
             "self_check",
             "extra",
             "compare",
@@ -188,32 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
         "the Java client's Stream PerfTest). With no options: 1 producer and 1 consumer on a fresh "
         "stream of the local broker (localhost:5552, guest/guest) for 10 s.",
     )
-    c = p.add_argument_group("connection")
-    c.add_argument(
-        "--uri",
-        help="rabbitmq-stream://user:pass@host:port/vhost (rabbitmq-stream+tls:// for TLS); "
-        "default: $RABBITSTREAM_BROKER_URI or localhost:5552",
-    )
-    c.add_argument("--host", help="broker host (overrides --uri)")
-    c.add_argument("--port", type=int, help="stream port (default 5552, 5551 with --tls)")
-    c.add_argument("--username", help="default guest")
-    c.add_argument("--password", help="default guest")
-    c.add_argument("--vhost", help="default /")
-    c.add_argument("--tls", action="store_true", help="connect with TLS")
-    c.add_argument("--ca", help="CA bundle (PEM) to verify the broker with (implies --tls)")
-    c.add_argument("--cert", help="client certificate (PEM) (implies --tls)")
-    c.add_argument("--key", help="client private key (PEM) for --cert")
-    c.add_argument(
-        "--sasl",
-        choices=("plain", "external"),
-        default="plain",
-        help="SASL mechanism (external = authenticate by the client certificate)",
-    )
-    c.add_argument(
-        "--load-balancer",
-        action="store_true",
-        help="the address is a load balancer: reconnect until the wanted node is reached",
-    )
+    add_connection_arguments(p)
 
     w = p.add_argument_group("workload")
     w.add_argument("-x", "--producers", type=_non_negative, default=1, help="number of producers (default 1)")
@@ -294,6 +272,12 @@ def build_parser() -> argparse.ArgumentParser:
         "afterwards unless --keep (a name you give is created if missing and kept)",
     )
     s.add_argument(
+        "--streams",
+        type=_positive,
+        default=1,
+        help="number of streams (or super streams); producer/consumer i uses stream i mod N (default 1)",
+    )
+    s.add_argument(
         "--super-stream", action="store_true", help="use a super stream (SuperStreamProducer/Consumer)"
     )
     s.add_argument(
@@ -313,6 +297,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     o.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     o.add_argument(
+        "--report",
+        metavar="FILE.html",
+        help="write a self-contained HTML page (inline SVG) with throughput and latency over time",
+    )
+    o.add_argument(
         "--library",
         choices=LIBRARIES,
         default="rabbitstream",
@@ -322,7 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--compare",
         choices=("rstream",),
         help="also run the same workload with rstream and print both summaries and the ratios "
-        "(installs rstream==1.1.1 with pip if missing)",
+        "(needs rstream: pip install 'rabbitstream-cli[compare]')",
     )
     o.add_argument(
         "--drain-timeout",
@@ -338,55 +327,11 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _apply_uri(opts: PerfOptions, uri: str) -> None:
-    parts = urlsplit(uri)
-    if parts.scheme not in ("rabbitmq-stream", "rabbitmq-stream+tls"):
-        raise ValueError(f"--uri must start with rabbitmq-stream:// or rabbitmq-stream+tls://, not {uri!r}")
-    if parts.scheme.endswith("+tls"):
-        opts.tls = True
-        opts.port = 5551
-    if parts.hostname:
-        opts.host = parts.hostname
-    if parts.port:
-        opts.port = parts.port
-    if parts.username:
-        opts.username = unquote(parts.username)
-    if parts.password is not None:
-        opts.password = unquote(parts.password)
-    if parts.path not in ("", "/"):
-        opts.vhost = unquote(parts.path[1:])
-
-
 def parse_args(argv: Sequence[str]) -> PerfOptions:
     """Parse and validate; exits with status 2 and a message on bad options (argparse)."""
     parser = build_parser()
     a = parser.parse_args(list(argv))
-    opts = PerfOptions()
-    uri = a.uri or os.environ.get("RABBITSTREAM_BROKER_URI")
-    try:
-        if uri:
-            _apply_uri(opts, uri)
-    except ValueError as exc:
-        parser.error(str(exc))
-    if a.tls or a.ca or a.cert:
-        if not opts.tls and a.port is None and not a.uri:
-            opts.port = 5551
-        opts.tls = True
-    for name in ("host", "port", "username", "password", "vhost"):
-        value = getattr(a, name)
-        if value is not None:
-            setattr(opts, name, value)
-    if not 0 < opts.port < 65536:
-        parser.error(f"--port must be within 1-65535, not {opts.port}")
-    opts.ca, opts.cert, opts.key, opts.sasl = a.ca, a.cert, a.key, a.sasl
-    if a.key and not a.cert:
-        parser.error("--key needs --cert")
-    if a.sasl == "external" and not a.cert:
-        parser.error("--sasl external needs a client certificate (--cert/--key)")
-    for path in (a.ca, a.cert, a.key):
-        if path and not os.path.isfile(path):
-            parser.error(f"file not found: {path}")
-    opts.load_balancer = a.load_balancer
+    opts = PerfOptions(conn=connection_from_args(a, parser))
     opts.producers, opts.consumers = a.producers, a.consumers
     if opts.producers == 0 and opts.consumers == 0:
         parser.error("nothing to do: --producers 0 and --consumers 0")
@@ -408,6 +353,7 @@ def parse_args(argv: Sequence[str]) -> PerfOptions:
     if opts.time is None and opts.count is None:
         opts.time = 10.0
     opts.super_stream, opts.partitions, opts.keep = a.super_stream, a.partitions, a.keep
+    opts.streams = a.streams
     opts.max_length_bytes = a.max_length_bytes
     if a.stream:
         if not re.fullmatch(r"[^\s]{1,200}", a.stream):
@@ -416,7 +362,7 @@ def parse_args(argv: Sequence[str]) -> PerfOptions:
     else:
         opts.stream = f"perf-{uuid.uuid4().hex[:10]}"
         opts.stream_generated = True
-    opts.json, opts.quiet = a.json, a.quiet
+    opts.json, opts.quiet, opts.report = a.json, a.quiet, a.report
     opts.library, opts.compare = a.library, a.compare
     if opts.compare is not None and opts.compare == opts.library:
         parser.error("--compare rstream compares rabbitstream with rstream; drop --library rstream")

@@ -6,27 +6,23 @@ consumed, publish-to-consume latency percentiles, errors), optionally as JSON.
 ``--compare rstream`` runs the same workload with rstream in the same invocation and
 prints both summaries and the ratio per figure.  See ``docs/perf.md``.
 
-Layout: options in :mod:`rabbitstream._perf_options`, statistics in
-:mod:`rabbitstream._perf_stats`, the workload in :mod:`rabbitstream._perf_workload`.
+Layout: options in :mod:`._options`, statistics in :mod:`._stats`, one worker's workload in
+:mod:`._workload`, the worker processes and their aggregation in :mod:`._runner`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import importlib
-import importlib.util
 import json
-import socket
-import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from typing import IO, Any
 
-from rabbitstream._perf_options import PerfOptions, parse_args
-from rabbitstream._perf_stats import (
+from rabbitstream_cli._connection import NO_BROKER, probe
+from rabbitstream_cli.perf._options import PerfOptions, parse_args
+from rabbitstream_cli.perf._stats import (
     TIMESTAMP,
     ConsumeStats,
     Summary,
@@ -36,58 +32,10 @@ from rabbitstream._perf_stats import (
     ratios,
 )
 
-__all__ = ["RSTREAM_REQUIREMENT", "ensure_rstream", "main", "probe_broker", "self_check"]
+__all__ = ["COMPARE_HINT", "main", "self_check"]
 
-#: what ``--compare rstream`` installs when rstream is missing
-RSTREAM_REQUIREMENT = "rstream==1.1.1"
-
-_HINT = (
-    "no RabbitMQ stream listener answers on {target}: {error}\n"
-    "Start the local broker with `python tools/broker.py up` (or run `./run perf`, which starts it "
-    "and runs this tool), or point the tool at a broker with --uri/--host/--port."
-)
-
-
-def probe_broker(host: str, port: int, timeout: float = 3.0) -> str | None:
-    """Open (and close) a TCP connection to the broker.
-
-    :return: ``None`` when something listens, else the error text.
-    """
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return None
-    except OSError as exc:
-        return str(exc) or type(exc).__name__
-
-
-def ensure_rstream(out: IO[str]) -> bool:
-    """Make ``import rstream`` work, installing :data:`RSTREAM_REQUIREMENT` with pip if needed.
-
-    :return: ``False`` (after printing why) when it cannot be installed.
-    """
-    if importlib.util.find_spec("rstream") is not None:
-        return True
-    print(
-        f"rstream is not installed: installing {RSTREAM_REQUIREMENT} from PyPI into {sys.prefix}\n"
-        f"  ({sys.executable} -m pip install {RSTREAM_REQUIREMENT})",
-        file=out,
-        flush=True,
-    )
-    cmd = [sys.executable, "-m", "pip", "install", "--disable-pip-version-check", RSTREAM_REQUIREMENT]
-    try:
-        proc = subprocess.run(cmd, check=False)
-    except OSError as exc:
-        print(f"cannot run pip: {exc}", file=out)
-        return False
-    importlib.invalidate_caches()
-    if proc.returncode != 0 or importlib.util.find_spec("rstream") is None:
-        print(
-            f"installing {RSTREAM_REQUIREMENT} failed (pip exit code {proc.returncode}); "
-            f"install it yourself and retry",
-            file=out,
-        )
-        return False
-    return True
+#: what to install for ``--compare rstream`` (this tool never installs anything itself)
+COMPARE_HINT = "pip install 'rabbitstream-cli[compare]'  (or: pip install rstream==1.1.1)"
 
 
 def _per_call_ns(fn: Callable[[], None], n: int) -> float:
@@ -164,10 +112,9 @@ def self_check(n: int = 200_000, out: IO[str] | None = None) -> dict[str, float]
 
 
 def _run_one(lib_name: str, opts: PerfOptions, progress: IO[str] | None) -> Summary:
-    from rabbitstream._perf_workload import load_library, run_workload
+    from rabbitstream_cli.perf._runner import run_processes
 
-    lib = load_library(lib_name, amqp=opts.codec == "amqp")
-    return asyncio.run(run_workload(lib, opts, progress=progress))
+    return run_processes(lib_name, opts, progress=progress)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -184,16 +131,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     progress: IO[str] | None = None if opts.quiet else (sys.stderr if opts.json else sys.stdout)
     notes = sys.stderr
     libs = [opts.library] + ([opts.compare] if opts.compare else [])
-    if "rstream" in libs and not ensure_rstream(notes):
-        return 2
-    from rabbitstream._perf_workload import load_library
+    from rabbitstream_cli.perf._workload import load_library
 
     for name in libs:
         try:
             load_library(name, amqp=opts.codec == "amqp")
         except ImportError as exc:
             print(f"cannot run the workload with {name}: {exc}", file=notes)
-            if name == "rabbitstream":
+            if name == "rstream":
+                print(f"  rstream is needed to compare: {COMPARE_HINT}", file=notes)
+            elif name == "rabbitstream":
                 print(
                     "  (measure rstream alone with --library rstream"
                     + (", or use --codec binary" if opts.codec == "amqp" else "")
@@ -201,9 +148,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     file=notes,
                 )
             return 2
-    err = probe_broker(opts.host, opts.port)
+    err = probe(opts.conn.host, opts.conn.port)
     if err is not None:
-        print(_HINT.format(target=opts.target, error=err), file=notes)
+        print(NO_BROKER.format(target=opts.target, error=err), file=notes)
         return 2
 
     summaries: list[Summary] = []
@@ -213,10 +160,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             run_opts = dataclasses.replace(opts, stream=f"perf-{uuid.uuid4().hex[:10]}")
         if progress is not None:
             mode = f"super stream ({opts.partitions} partitions)" if opts.super_stream else "stream"
+            if opts.streams > 1:
+                mode = f"{opts.streams} {mode}s"
             limit = f"{opts.time:g} s" if opts.count is None else f"{opts.count:,} messages"
             print(
                 f"[{name}] {mode} {run_opts.stream} on {opts.target}: {opts.producers} producer(s), "
-                f"{opts.consumers} consumer(s), {opts.size} B {opts.codec} messages, "
+                f"{opts.consumers} consumer(s) (one process each), {opts.size} B {opts.codec} messages, "
                 f"{opts.send_mode} x{opts.group_size}, {limit}",
                 file=progress,
                 flush=True,
@@ -226,12 +175,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         except KeyboardInterrupt:
             print("interrupted", file=notes)
             return 1
+        except Exception as exc:  # broker refused (credentials, vhost), stream creation failed...
+            print(f"rabbitstream perf: error ({name}): {type(exc).__name__}: {exc}", file=notes)
+            return 1
         summaries.append(summary)
         if not opts.json:
             print(format_summary(summary), file=out, flush=True)
             print(file=out)
 
     status = 0 if all(s.errors == 0 for s in summaries) else 1
+    if opts.report:
+        from rabbitstream_cli.perf._report import render_report
+
+        try:
+            with open(opts.report, "w", encoding="utf-8") as f:
+                f.write(render_report(summaries))
+        except OSError as exc:
+            print(f"rabbitstream perf: cannot write the report: {exc}", file=notes)
+            status = 1
+        else:
+            print(f"report: {opts.report}", file=notes)
     if len(summaries) == 2:
         ratio = ratios(summaries[0], summaries[1])
         if opts.json:
@@ -256,8 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             a, b = summaries[0].published_rate, summaries[1].published_rate
             if not opts.rate and a and b and not 0.9 < a / b < 1.1:
                 print(
-                    "note: the runs published at different rates, so their latencies are not comparable "
-                    "(a consumer that lags a faster producer in the same process sees a growing backlog); "
+                    "note: the runs published at different rates, so their latencies are not comparable; "
                     "compare latency at a fixed rate both sustain, e.g. --rate 10000",
                     file=out,
                 )

@@ -256,6 +256,9 @@ class Summary:
     latency_max_ms: float | None = None
     error_messages: list[str] = field(default_factory=list)
     options: dict[str, Any] = field(default_factory=dict)
+    #: one row per whole second: ``second``, ``published``, ``confirmed``, ``consumed`` (msg/s),
+    #: ``latency_p50_ms``, ``latency_p95_ms``, ``latency_p99_ms`` (of the messages consumed in that second)
+    timeline: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-serialisable dict."""

@@ -8,9 +8,10 @@ import random
 import time
 
 import pytest
-from rabbitstream import _perf
-from rabbitstream._perf_options import parse_args, parse_offset, parse_size
-from rabbitstream._perf_stats import (
+from rabbitstream_cli import _connection
+from rabbitstream_cli.perf import _main as _perf
+from rabbitstream_cli.perf._options import parse_args, parse_offset, parse_size
+from rabbitstream_cli.perf._stats import (
     HIST_SIZE,
     TIMESTAMP,
     ConsumeStats,
@@ -33,7 +34,7 @@ from rabbitstream._perf_stats import (
 def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("RABBITSTREAM_BROKER_URI", raising=False)
     o = parse_args([])
-    assert (o.host, o.port, o.username, o.password, o.vhost, o.tls) == (
+    assert (o.conn.host, o.conn.port, o.conn.username, o.conn.password, o.conn.vhost, o.conn.tls) == (
         "localhost",
         5552,
         "guest",
@@ -51,7 +52,7 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_uri_and_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("RABBITSTREAM_BROKER_URI", raising=False)
     o = parse_args(["--uri", "rabbitmq-stream://bob:s%40cret@broker.example:6000/my%2Fvhost"])
-    assert (o.host, o.port, o.username, o.password, o.vhost) == (
+    assert (o.conn.host, o.conn.port, o.conn.username, o.conn.password, o.conn.vhost) == (
         "broker.example",
         6000,
         "bob",
@@ -59,14 +60,14 @@ def test_uri_and_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
         "my/vhost",
     )
     o = parse_args(["--uri", "rabbitmq-stream+tls://h", "--port", "7000", "--username", "u"])
-    assert o.tls and o.port == 7000 and o.host == "h" and o.username == "u"
-    assert parse_args(["--uri", "rabbitmq-stream+tls://h"]).port == 5551
+    assert o.conn.tls and o.conn.port == 7000 and o.conn.host == "h" and o.conn.username == "u"
+    assert parse_args(["--uri", "rabbitmq-stream+tls://h"]).conn.port == 5551
 
 
 def test_uri_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RABBITSTREAM_BROKER_URI", "rabbitmq-stream://a:b@envhost:5999/")
     o = parse_args([])
-    assert (o.host, o.port, o.username, o.password) == ("envhost", 5999, "a", "b")
+    assert (o.conn.host, o.conn.port, o.conn.username, o.conn.password) == ("envhost", 5999, "a", "b")
 
 
 def test_tls_options(tmp_path: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -74,8 +75,8 @@ def test_tls_options(tmp_path: pytest.TempPathFactory, monkeypatch: pytest.Monke
     ca = tmp_path / "ca.pem"  # type: ignore[operator]
     ca.write_text("x")
     o = parse_args(["--ca", str(ca)])
-    assert o.tls and o.port == 5551 and o.ca == str(ca)
-    assert parse_args(["--tls", "--port", "5561"]).port == 5561
+    assert o.conn.tls and o.conn.port == 5551 and o.conn.ca == str(ca)
+    assert parse_args(["--tls", "--port", "5561"]).conn.port == 5561
 
 
 @pytest.mark.parametrize(
@@ -310,11 +311,12 @@ def test_summary_formats() -> None:
 def test_main_hints_when_no_broker(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_perf, "probe_broker", lambda host, port, timeout=3.0: "Connection refused")
-    monkeypatch.setattr("rabbitstream._perf_workload.load_library", lambda name, amqp=True: None)
+    monkeypatch.setattr(_perf, "probe", lambda host, port, timeout=3.0: "Connection refused")
     assert _perf.main(["--time", "1", "--codec", "binary"]) == 2
     err = capsys.readouterr().err
-    assert "python tools/broker.py up" in err and "./run perf" in err
+    # hints for people who installed from the package index, not for this repository's tools/
+    assert "no RabbitMQ stream listener answers on localhost:5552" in err and "--uri" in err
+    assert "tools/broker.py" not in err
 
 
 def test_probe_broker_closed_port() -> None:
@@ -323,7 +325,7 @@ def test_probe_broker_closed_port() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    assert _perf.probe_broker("127.0.0.1", port, timeout=1.0) is not None
+    assert _connection.probe("127.0.0.1", port, timeout=1.0) is not None
 
 
 def test_self_check_runs(capsys: pytest.CaptureFixture[str]) -> None:
@@ -333,7 +335,7 @@ def test_self_check_runs(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_cli_dispatches_perf(capsys: pytest.CaptureFixture[str]) -> None:
-    from rabbitstream._cli import main
+    from rabbitstream_cli import main
 
     with pytest.raises(SystemExit) as exc:
         main(["perf", "--help"])
