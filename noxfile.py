@@ -10,10 +10,11 @@ the plugin list from ``plugins/*/*/pyproject.toml``: no hand-kept matrix.
 - ``core``: the core alone, no plugin installed (proves core works with nothing
   discovered and that missing capabilities name what to install).
 - ``plugin``: core + one plugin, that plugin's own tests (contract kit included).
-- ``tests``: everything installed, every unit test, on Python 3.10-3.13.
+- ``tests``: everything installed, every unit test (core, ``cli/``, plugins, ``tests/``), on Python 3.10-3.13.
 - ``integration``: tests against a real RabbitMQ started by ``tools/broker.py``,
   parametrized on the broker version (4.0 and 4.3).
-- ``perf``: the main job (``rabbitstream perf`` against the local broker).
+- ``perf``: the main job (``rabbitstream perf`` from ``cli/`` against the local broker).
+- ``template``: ``_template/plugin`` rendered into a real plugin, its tests, ruff and mypy run.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import nox
 nox.needs_version = ">=2025.2.9"
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.error_on_missing_interpreters = False
-nox.options.sessions = ["lint", "typecheck", "core", "plugin", "tests"]
+nox.options.sessions = ["lint", "typecheck", "core", "plugin", "tests", "template"]
 
 ROOT = Path(__file__).parent
 PYTHONS = nox.project.python_versions(nox.project.load_toml(ROOT / "core" / "pyproject.toml"))
@@ -44,7 +45,7 @@ def _editable(*paths: str) -> list[str]:
 
 
 def _all_distributions() -> list[str]:
-    return _editable("core", *PLUGINS)
+    return _editable("core", "cli", *PLUGINS)
 
 
 # ----------------------------------------------------------------- static checks
@@ -62,9 +63,10 @@ def lint(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over every distribution's src and tests, the tools, benchmarks and noxfile.py."""
     session.install("mypy>=1.11", "nox>=2025.2.9", *TEST_DEPS, *INTEROP_DEPS, *_all_distributions())
-    srcs = ["core/src", *(f"{p}/src" for p in PLUGINS)]
+    srcs = ["core/src", "cli/src", *(f"{p}/src" for p in PLUGINS)]
     session.run("mypy", *srcs)
     session.run("mypy", "tools", "noxfile.py", "benchmarks", "core/tests", "tests")
+    session.run("mypy", "cli/tests")
     for p in PLUGINS:  # one run each: every plugin has its own tests/conftest.py
         session.run("mypy", f"{p}/tests")
 
@@ -94,6 +96,7 @@ def tests(session: nox.Session) -> None:
     session.run(
         *PYTEST,
         "core/tests",
+        "cli/tests",
         *(f"{p}/tests" for p in PLUGINS),
         "tests",
         "-m",
@@ -164,3 +167,26 @@ def dists(session: nox.Session) -> None:
     session.run(
         "twine", "check", "--strict", *(str(p) for p in sorted(out.glob("*")) if p.suffix in (".whl", ".gz"))
     )
+
+
+# ----------------------------------------------------------------- plugin template
+
+
+@nox.session(python=DEFAULT_PYTHON)
+def template(session: nox.Session) -> None:
+    """Render ``_template/plugin`` as a real plugin, install it beside core, run its tests, ruff and mypy."""
+    import shutil
+
+    out = Path(session.create_tmp()) / "rendered"
+    shutil.rmtree(out, ignore_errors=True)
+    shutil.copytree(ROOT / "_template" / "plugin", out)
+    for path in out.rglob("*"):
+        if path.is_file() and path.suffix in (".py", ".toml", ".md"):
+            text = path.read_text(encoding="utf-8")
+            path.write_text(text.replace("<REPLACE ME>", "tmplcheck").replace("REPLACE_ME", "tmplcheck"))
+    for path in sorted(out.rglob("*REPLACE_ME*"), key=lambda p: -len(p.parts)):  # deepest first
+        path.rename(path.with_name(path.name.replace("REPLACE_ME", "tmplcheck")))
+    session.install(*TEST_DEPS, "ruff>=0.6", "mypy>=1.11", "-e", "core", "-e", str(out))
+    session.run("ruff", "check", "--no-cache", str(out))
+    session.run("mypy", "--strict", str(out / "src"), str(out / "tests"))
+    session.run(*PYTEST, str(out / "tests"), "-p", "no:cacheprovider", *session.posargs)

@@ -30,7 +30,7 @@ DISTS = [
     ),
 ]
 IDS = [str(d.relative_to(ROOT)) for d in DISTS]
-VERSION_FILE = ROOT / "core" / "src" / "rabbitstream" / "__init__.py"
+VERSION_FILE = ROOT / "core" / "src" / "rabbitstream" / "_version.py"
 #: a Markdown link or image whose target has no scheme: dead on the package index page
 RELATIVE_LINK = re.compile(r"!?\[[^\]]*\]\((?![a-z][a-z0-9+.-]*:)([^)\s]*)\)")
 

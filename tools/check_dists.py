@@ -37,9 +37,9 @@ def _expected_dists() -> int:
 
 
 def _version() -> str:
-    text = (ROOT / "core" / "src" / "rabbitstream" / "__init__.py").read_text(encoding="utf-8")
+    text = (ROOT / "core" / "src" / "rabbitstream" / "_version.py").read_text(encoding="utf-8")
     match = re.search(r'^__version__ = "([^"]+)"', text, re.M)
-    assert match, "no __version__ in rabbitstream/__init__.py"
+    assert match, "no __version__ in rabbitstream/_version.py"
     return match.group(1)
 
 

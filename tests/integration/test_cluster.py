@@ -33,7 +33,7 @@ from rabbitstream import (
     SuperStreamConsumer,
     SuperStreamProducer,
 )
-from rabbitstream._locator import RECOVERED
+from rabbitstream._connection import RECOVERED
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -25,6 +25,7 @@ for _src in sorted(_ROOT.glob("plugins/*/*/src")):  # source plugins win over st
         sys.path.insert(0, str(_src))
 
 from rabbitstream import (  # noqa: E402
+    Client,
     Consumer,
     ConsumerOffsetSpecification,
     MessageContext,
@@ -32,7 +33,6 @@ from rabbitstream import (  # noqa: E402
     Producer,
     StateChange,
 )
-from rabbitstream._client import Client  # noqa: E402
 from rabbitstream.exceptions import AuthenticationFailure, SASLCannotChangeUsername  # noqa: E402
 from rabbitstream.utils import ConfirmationStatus  # noqa: E402
 from rabbitstream_oauth2 import ClientCredentials, OAuth2Credentials, RefreshFailure, Token  # noqa: E402

@@ -33,7 +33,7 @@ from rabbitstream.exceptions import (
     SASLMechanismNotOffered,
     ServerError,
 )
-from rabbitstream.plugin._types import SaslMechanism
+from rabbitstream.plugin._types import SaslAuthenticator
 from rabbitstream.protocol._framebase import FRAMES, Frame, UnknownCommandError
 from rabbitstream.protocol._frames_conn import (
     CloseRequest,
@@ -50,6 +50,7 @@ from rabbitstream.protocol._frames_conn import (
     TuneRequest,
     TuneResponse,
 )
+from rabbitstream.protocol._frames_pubsub import DELIVER_KEY
 from rabbitstream.protocol._wire import HEADER, SIZE
 
 __all__ = [
@@ -67,7 +68,7 @@ __all__ = [
 INITIAL_FRAME_MAX: Final = 8192
 _OK: Final = 1
 _SASL_CHALLENGE: Final = 0x0A
-_DELIVER_KEY: Final = 0x0008
+_DELIVER_KEY: Final = DELIVER_KEY
 _HEARTBEAT_FRAME: Final = Heartbeat().encode()
 _MAX_CORRELATION_ID: Final = 0xFFFFFFFF
 
@@ -144,7 +145,7 @@ def negotiate(client: int, server: int) -> int:
 @dataclass(slots=True)
 class _Handshake:
     properties: dict[str, str]
-    mechanism: SaslMechanism
+    mechanism: SaslAuthenticator
     username: str
     password: str
     vhost: str
@@ -245,7 +246,7 @@ class ProtocolConnection:
         self,
         *,
         properties: Mapping[str, str],
-        mechanism: SaslMechanism,
+        mechanism: SaslAuthenticator,
         username: str = "",
         password: str = "",
         vhost: str = "/",
