@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import ssl
+import subprocess
 import sys
 import time
 import uuid
@@ -32,6 +34,8 @@ from rabbitstream import (  # noqa: E402
     OffsetType,
     Producer,
     StateChange,
+    SuperStreamConsumer,
+    SuperStreamProducer,
 )
 from rabbitstream.exceptions import AuthenticationFailure, SASLCannotChangeUsername  # noqa: E402
 from rabbitstream.utils import ConfirmationStatus  # noqa: E402
@@ -248,3 +252,103 @@ async def test_refresh_outage_reported_before_expiry_then_recovered(
     finally:
         await client.close()
         await creds.aclose()
+
+
+async def test_super_stream_producer_and_consumer_reauthenticate(
+    oauth: launcher.OAuthEnv, issuer: TokenIssuer
+) -> None:
+    """Every connection of a super-stream producer and consumer (locator + data connections)
+    re-authenticates: 5 s tokens, 14 s of traffic, nothing lost."""
+    name = f"test-oauth2-super-{uuid.uuid4().hex[:10]}"
+    failures: list[RefreshFailure] = []
+    changes: list[StateChange] = []
+    issuer.lifetime = 5.0
+    p_creds = _credentials(issuer, "stream-producer", failures)
+    c_creds = _credentials(issuer, "stream-consumer", failures)
+    received: list[int] = []
+
+    async def on_message(msg: bytes, ctx: MessageContext) -> None:
+        received.append(int(msg))
+
+    producer = SuperStreamProducer(
+        oauth.host,
+        oauth.port,
+        username="",
+        password=p_creds,
+        super_stream=name,
+        routing_extractor=lambda m: bytes(m).decode(),
+        on_state_change=changes.append,
+    )
+    consumer = SuperStreamConsumer(
+        oauth.host,
+        oauth.port,
+        username="",
+        password=c_creds,
+        super_stream=name,
+        on_state_change=changes.append,
+    )
+    try:
+        async with producer:
+            await producer.create_super_stream(name, 3)
+            async with consumer:
+                await consumer.subscribe(
+                    on_message, offset_specification=ConsumerOffsetSpecification(OffsetType.FIRST)
+                )
+                sent = 0
+                t0 = time.monotonic()
+                while time.monotonic() - t0 < 14:
+                    for _ in range(10):
+                        await producer.send(str(sent).encode())
+                        sent += 1
+                    await asyncio.sleep(0.1)
+                for _ in range(150):
+                    if len(received) >= sent:
+                        break
+                    await asyncio.sleep(0.1)
+                assert sorted(received) == list(range(sent))
+                assert p_creds.connections >= 2 and c_creds.connections >= 2  # locator + data
+            assert changes == [] and failures == []
+            assert p_creds.refreshes >= 2 and c_creds.refreshes >= 2
+            await producer.delete_super_stream(name, missing_ok=True)
+    finally:
+        issuer.lifetime = LIFETIME
+
+
+def test_example_producer(oauth: launcher.OAuthEnv, issuer: TokenIssuer) -> None:
+    """``examples/oauth2/producer_oauth2.py`` against the OAuth node and the local issuer (4 s tokens)."""
+    stream = f"test-oauth2-example-{uuid.uuid4().hex[:10]}"
+    issuer.lifetime = 4.0
+    env = {
+        **os.environ,
+        "RABBITSTREAM_HOST": oauth.host,
+        "RABBITSTREAM_OAUTH_PORT": str(oauth.port),
+        "RABBITSTREAM_OAUTH_TOKEN_URL": issuer.token_url,
+        "RABBITSTREAM_OAUTH_CLIENT_ID": "stream-producer",
+        "RABBITSTREAM_OAUTH_CLIENT_SECRET": "producer-secret",
+        "RABBITSTREAM_OAUTH_CA": issuer.ca_file,
+        "RABBITSTREAM_EXAMPLE_STREAM": stream,
+        "RABBITSTREAM_EXAMPLE_SECONDS": "8",
+    }
+    try:
+        proc = subprocess.run(
+            [sys.executable, str(_ROOT / "examples/oauth2/producer_oauth2.py")],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        issuer.lifetime = LIFETIME
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-4000:]
+    assert re.search(r"Sent \d+ messages in 8s with [2-9] token refreshes", out), out[-4000:]
+    assert "problem" not in out
+
+    async def delete() -> None:
+        client = await Client.connect(oauth.host, oauth.port)  # guest: the internal backend is second
+        try:
+            await client.delete_stream(stream)
+        finally:
+            await client.close()
+
+    asyncio.run(delete())
