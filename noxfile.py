@@ -115,7 +115,8 @@ def integration(session: nox.Session, broker: str) -> None:
     # pip + hatchling: tests install throwaway plugin distributions with pip
     session.install(*TEST_DEPS, *INTEROP_DEPS, "pip", "hatchling", *_all_distributions(), "-e", ".")
     env = {"RABBITSTREAM_TEST_BROKER_VERSION": broker}
-    extra = ["--tls"] if broker == "4.0" else []  # the TLS node runs beside the 4.0 main node only
+    # the TLS and OAuth 2.0 nodes run beside the 4.0 main node only
+    extra = ["--tls", "--oauth"] if broker == "4.0" else []
     session.run("python", "tools/broker.py", "up", "--version", broker, *extra, external=True)
     session.run(*PYTEST, "tests", "-m", "integration and not slow", *session.posargs, env=env)
 
