@@ -220,6 +220,7 @@ async def test_producer_and_consumer_survive_three_refreshes(
             assert issuer.issued("stream-producer") >= 4 and issuer.issued("stream-consumer") >= 4
         finally:
             await producer.delete_stream(stream)
+    assert p_creds.connections == c_creds.connections == 0
 
 
 async def test_refresh_outage_reported_before_expiry_then_recovered(
@@ -307,6 +308,8 @@ async def test_super_stream_producer_and_consumer_reauthenticate(
                     await asyncio.sleep(0.1)
                 assert sorted(received) == list(range(sent))
                 assert p_creds.connections >= 2 and c_creds.connections >= 2  # locator + data
+            assert c_creds.connections == 0  # closed connections unregister; no refresh loop is left
+            assert c_creds._task is None
             assert changes == [] and failures == []
             assert p_creds.refreshes >= 2 and c_creds.refreshes >= 2
             await producer.delete_super_stream(name, missing_ok=True)
