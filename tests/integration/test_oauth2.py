@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -355,3 +355,27 @@ def test_example_producer(oauth: launcher.OAuthEnv, issuer: TokenIssuer) -> None
             await client.close()
 
     asyncio.run(delete())
+
+
+async def test_refresh_while_connection_opens_is_caught_up(oauth: launcher.OAuthEnv, key: bytes) -> None:
+    """A refresh between the connection's password() and its registration as a listener: the connection
+    re-authenticates with the newer token at once instead of dying when the older one expires."""
+
+    class RefreshedDuringOpen:
+        def __init__(self) -> None:
+            self.tokens = [_token(oauth, key, lifetime=3), _token(oauth, key, lifetime=60)]
+            self.calls = 0
+
+        async def password(self) -> str:
+            self.calls += 1
+            return self.tokens[min(self.calls, 2) - 1]
+
+        def add_listener(self, listener: Callable[[str], Awaitable[None]]) -> Callable[[], None]:
+            return lambda: None
+
+    client = await Client.connect(oauth.host, oauth.port, username="", password=RefreshedDuringOpen())
+    try:
+        await asyncio.sleep(5)  # past the first token's expiry
+        assert not client.is_closed
+    finally:
+        await client.close()

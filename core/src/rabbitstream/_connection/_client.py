@@ -229,6 +229,9 @@ class Client:
             if provider is not None:
                 remove = provider.add_listener(client.reauthenticate)
                 client.add_close_listener(lambda _reason: remove())
+                latest = await provider.password()
+                if latest != password:  # refreshed while this connection was opening: catch up
+                    await client.reauthenticate(latest)
         except BaseException:
             # Every failure (refused, timeout, cancellation, handshake error) closes what was opened,
             # including a connection ``wait_for`` made but dropped as it timed out or was cancelled.
