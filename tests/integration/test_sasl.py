@@ -84,6 +84,22 @@ async def test_anonymous_refused_where_not_allowed(tls_broker: Any, registry: Re
     assert "ANONYMOUS" not in ei.value.offered
 
 
+async def test_reauthenticate_plain(broker: Any, registry: Registry) -> None:
+    """Re-authentication after Open (token refresh's protocol step) with PLAIN on RabbitMQ 4.0 and 4.3: the
+    same password is accepted and the connection stays usable; a wrong one is refused with 0x08."""
+    client = await Client.connect(
+        broker.host, broker.port, username=broker.username, password=broker.password, registry=registry
+    )
+    try:
+        await client.reauthenticate(broker.password)
+        assert await client.stream_exists(f"no-such-stream-{uuid.uuid4().hex[:6]}") is False
+        with pytest.raises(AuthenticationFailure) as ei:
+            await client.reauthenticate("wrong")
+        assert ei.value.code == 0x08
+    finally:
+        await client.close()
+
+
 async def test_mechanism_not_installed(broker: Any, registry: Registry) -> None:
     with pytest.raises(PluginNotFoundError):
         await Client.connect(broker.host, broker.port, sasl_mechanism="SCRAM-SHA-256", registry=registry)
