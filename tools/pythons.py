@@ -103,8 +103,9 @@ def _works(exe: str) -> bool:
 
 def chroot_packages(version: str) -> list[str]:
     """Debian packages installed in the chroot for ``version``: ``venv`` (``ensurepip``, used by tests),
-    headers and a compiler for the packages that publish no wheel for that version."""
-    return [f"python{version}", f"python{version}-venv", f"python{version}-dev", "gcc", "libc6-dev"]
+    headers and a compiler for the packages that publish no wheel for that version, and the ``lz4`` and
+    ``zstd`` command-line tools the compression plugins' interoperability tests run."""
+    return [f"python{version}", f"python{version}-venv", f"python{version}-dev", "gcc", "libc6-dev", "lz4", "zstd"]
 
 
 def _installed(root: Path, package: str) -> bool:
