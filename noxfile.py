@@ -141,7 +141,7 @@ def integration(session: nox.Session, broker: str) -> None:
     session.install(*TEST_DEPS, *INTEROP_DEPS, "pip", "hatchling", *_all_distributions(), "-e", ".")
     env = {"RABBITSTREAM_TEST_BROKER_VERSION": broker}
     extra = ["--tls"] if broker == "4.0" else []  # the TLS node runs beside the 4.0 main node only
-    # the launcher runs on nox's own (host) interpreter: nodes never start inside a chroot interpreter's namespace
+    # the launcher runs on nox's (host) interpreter: no node starts in a chroot interpreter's namespace
     session.run(sys.executable, "tools/broker.py", "up", "--version", broker, *extra, external=True)
     session.run(*PYTEST, "tests", "-m", "integration and not slow", *session.posargs, env=env)
 

@@ -72,7 +72,7 @@ def bin_dir() -> Path:
 
 
 def uv_cache_dir() -> Path:
-    """uv cache for the chroot interpreters' venvs: the wheels built there from sdists (``<cache>/pythons-uv``).
+    """uv cache of the chroot interpreters' venvs, with the wheels built from sdists (``<cache>/pythons-uv``).
 
     Not under ``<cache>/pythons``, which the chroot's ``/usr`` hides inside the namespace.
     """
@@ -105,7 +105,8 @@ def chroot_packages(version: str) -> list[str]:
     """Debian packages installed in the chroot for ``version``: ``venv`` (``ensurepip``, used by tests),
     headers and a compiler for the packages that publish no wheel for that version, and the ``lz4`` and
     ``zstd`` command-line tools the compression plugins' interoperability tests run."""
-    return [f"python{version}", f"python{version}-venv", f"python{version}-dev", "gcc", "libc6-dev", "lz4", "zstd"]
+    python = [f"python{version}", f"python{version}-venv", f"python{version}-dev"]
+    return [*python, "gcc", "libc6-dev", "lz4", "zstd"]
 
 
 def _installed(root: Path, package: str) -> bool:
@@ -157,7 +158,7 @@ def _install_in_chroot(versions: Sequence[str]) -> Path:
         ) from exc
     for version in versions:
         if not (root / f"usr/bin/python{version}").exists():
-            raise PythonsError(f"Debian {SUITE} has no python{version}: install Python {version} on this host")
+            raise PythonsError(f"Debian {SUITE} has no python{version}: install Python {version} here")
     return root
 
 
