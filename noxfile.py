@@ -132,8 +132,8 @@ def tests(session: nox.Session) -> None:
 # ----------------------------------------------------------------- against a real broker
 
 
-# The newest Python against 4.0, whose TLS node runs the TLS/EXTERNAL tests (ssl changes with Python versions),
-# the oldest against 4.3: both Pythons and both brokers in two sessions (the CI time budget has no room for four).
+# The newest Python against 4.0, whose TLS node runs the TLS/EXTERNAL tests (ssl changes between Pythons),
+# the oldest against 4.3: both Pythons and both brokers in two sessions (the CI budget has no room for four).
 INTEGRATION = [(PYTHONS[-1], "4.0"), (PYTHONS[0], "4.3")]
 
 
