@@ -36,6 +36,7 @@ from tools import pythons  # noqa: E402
 nox.needs_version = ">=2025.2.9"
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.error_on_missing_interpreters = True  # a missing Python fails its session, loudly
+nox.options.download_python = "never"  # interpreters come from the host or tools/pythons.py, not downloads
 nox.options.sessions = ["lint", "typecheck", "core", "plugin", "tests"]
 
 PYTHONS = nox.project.python_versions(nox.project.load_toml(ROOT / "core" / "pyproject.toml"))
@@ -43,6 +44,13 @@ DEFAULT_PYTHON = PYTHONS[0]  # the oldest supported: static checks and single-ve
 CHROOT_PYTHONS = pythons.bin_dir()  # launchers of the chroot's interpreters (tools/pythons.py)
 if CHROOT_PYTHONS.is_dir():  # after the host's own interpreters
     os.environ["PATH"] = os.pathsep.join([os.environ.get("PATH", ""), str(CHROOT_PYTHONS)])
+_MISSING = [v for v in PYTHONS if not (CHROOT_PYTHONS / f"python{v}").exists() and not pythons.host_python(v)]
+if _MISSING:
+    print(
+        f"nox > Python {', '.join(_MISSING)} of the matrix not found: their sessions will fail. "
+        "`./run test` installs them (`python3 tools/pythons.py ensure`: Debian sid chroot, root).",
+        file=sys.stderr,
+    )
 PLUGINS = sorted(str(p.parent.relative_to(ROOT)) for p in ROOT.glob("plugins/*/*/pyproject.toml"))
 TEST_DEPS = ["pytest>=8", "pytest-asyncio>=0.24", "pytest-timeout>=2.3", "hypothesis>=6.100"]
 INTEROP_DEPS = ["pika>=1.3", "cramjam>=2.8", "mmh3>=4", "python-snappy>=0.7", "rstream==1.1.1"]
