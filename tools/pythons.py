@@ -43,12 +43,12 @@ __all__ = [
     "PythonsError",
     "bin_dir",
     "chroot_packages",
-    "uv_cache_dir",
     "ensure",
     "host_python",
     "launcher_script",
     "main",
     "matrix_versions",
+    "uv_cache_dir",
 ]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -87,9 +87,10 @@ def host_python(version: str, path: str | None = None) -> str | None:
     if found and _works(found):
         return found
     pyenv_root = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
-    for candidate in sorted(pyenv_root.glob(f"versions/{version}.*/bin/python{version}"), reverse=True):
-        if re.fullmatch(rf"{re.escape(version)}\.\d+", candidate.parent.parent.name):
-            return str(candidate)
+    installed = {p.parent.parent.name: p for p in pyenv_root.glob(f"versions/{version}.*/bin/python{version}")}
+    patches = [name for name in installed if re.fullmatch(rf"{re.escape(version)}\.\d+", name)]
+    if patches:
+        return str(installed[max(patches, key=lambda n: int(n.rsplit(".", 1)[1]))])
     return None
 
 
