@@ -87,7 +87,8 @@ def host_python(version: str, path: str | None = None) -> str | None:
     if found and _works(found):
         return found
     pyenv_root = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
-    installed = {p.parent.parent.name: p for p in pyenv_root.glob(f"versions/{version}.*/bin/python{version}")}
+    pattern = f"versions/{version}.*/bin/python{version}"
+    installed = {p.parent.parent.name: p for p in pyenv_root.glob(pattern)}
     patches = [name for name in installed if re.fullmatch(rf"{re.escape(version)}\.\d+", name)]
     if patches:
         return str(installed[max(patches, key=lambda n: int(n.rsplit(".", 1)[1]))])
