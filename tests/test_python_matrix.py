@@ -99,5 +99,7 @@ def test_chroot_interpreter_runs_with_headers(launcher: Path) -> None:
         "print(os.path.exists(os.path.join(sysconfig.get_paths()['include'], 'Python.h'))); "
         "print(os.getcwd())"
     )
+    mounted = os.path.ismount(_BIN.parent)  # True only inside a launcher's namespace
     out = subprocess.run([str(launcher), "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.split() == [launcher.name.removeprefix("python"), "True", str(ROOT)]
+    assert os.path.ismount(_BIN.parent) is mounted  # its mounts stayed in its own namespace
