@@ -275,3 +275,14 @@ def test_message_codec_contract_helper() -> None:
     check_message_codec(Upper(), ["ABC", ""])
     with pytest.raises(AssertionError, match="came back as 'ABC'"):
         check_message_codec(Upper(), ["abc"])
+
+
+def test_disabled_plugins_env_names_are_stripped(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``RABBITSTREAM_DISABLED_PLUGINS="zstd, lz4"`` blocks ``lz4`` too (issue #14)."""
+    from rabbitstream.plugin._manager import PluginHost
+
+    monkeypatch.setenv("RABBITSTREAM_DISABLED_PLUGINS", "zstd, lz4 ,, gzip")
+    host = PluginHost()
+    host.load(autoload=False)
+    assert [n for n in ("zstd", "lz4", "gzip") if host.pm.is_blocked(n)] == ["zstd", "lz4", "gzip"]
+    assert not host.pm.is_blocked("") and not host.pm.is_blocked(" lz4")

@@ -35,7 +35,8 @@ from rabbitstream.exceptions import (
     StreamDoesNotExist,
 )
 from rabbitstream.plugin import Registry, get_registry
-from rabbitstream.protocol._connection import HandshakeComplete
+from rabbitstream.protocol._chunk import ChunkLimits
+from rabbitstream.protocol._connection import DEFAULT_MAX_INBOUND_FRAME, HandshakeComplete, check_credentials
 from rabbitstream.protocol._framebase import Frame, Response
 from rabbitstream.protocol._frames import (
     ConsumerUpdateResponse,
@@ -172,6 +173,8 @@ class Client:
         rpc_timeout: float = 10.0,
         registry: Registry | None = None,
         check_crc: bool = True,
+        max_inbound_frame_size: int = DEFAULT_MAX_INBOUND_FRAME,
+        chunk_limits: ChunkLimits | None = None,
     ) -> Client:
         """Connect, authenticate, tune and open the virtual host.
 
@@ -183,10 +186,16 @@ class Client:
             (``PLAIN``, ``EXTERNAL``, ``ANONYMOUS``...).
         :param frame_max: requested frame_max (0 = no limit); negotiated with the broker.
         :param heartbeat: requested heartbeat in seconds (0 = off); negotiated.
+        :param max_inbound_frame_size: largest frame accepted from the broker (default
+            256 MiB); a larger one closes the connection with ``InboundFrameTooLarge``.
+        :param chunk_limits: bounds on the records and decompressed bytes of one delivered
+            chunk (default :data:`~rabbitstream.protocol.DEFAULT_CHUNK_LIMITS`).
+        :raises InvalidArgument: a NUL character in ``username`` or ``password``.
         :raises ConnectError: TCP/TLS connection failed (refused, DNS, timeout).
         :raises SASLMechanismNotOffered: the broker does not offer ``sasl_mechanism``.
         :raises AuthenticationFailure: wrong credentials (other handshake codes: their class).
         """
+        check_credentials(username, password if isinstance(password, str) else "")  # before any I/O
         loop = asyncio.get_running_loop()
         reg = registry if registry is not None else get_registry()
         mechanism = reg.sasl_mechanism(sasl_mechanism)
@@ -194,12 +203,20 @@ class Client:
         provider = None if isinstance(password, str) else password
         if provider is not None:
             password = await provider.password()
+            check_credentials(username, password)
         assert isinstance(password, str)
 
         made: list[StreamProtocol] = []
 
         def factory() -> StreamProtocol:
-            protocol = StreamProtocol(loop, address, registry=reg, check_crc=check_crc)
+            protocol = StreamProtocol(
+                loop,
+                address,
+                registry=reg,
+                check_crc=check_crc,
+                max_inbound_frame_size=max_inbound_frame_size,
+                chunk_limits=chunk_limits,
+            )
             made.append(protocol)
             return protocol
 

@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from rabbitstream._connection._client import Client
 from rabbitstream._connection._credentials import CredentialsProvider
 from rabbitstream._connection._locator import REPLICA_ATTEMPTS, Address, NodeSelector
+from rabbitstream.protocol._chunk import ChunkLimits
+from rabbitstream.protocol._connection import DEFAULT_MAX_INBOUND_FRAME
 
 if TYPE_CHECKING:
     from rabbitstream.plugin import Registry
@@ -69,6 +71,8 @@ class ConnectionOptions:
     frame_max: int = 1048576
     heartbeat: int = 60
     registry: Registry | None = None
+    max_inbound_frame_size: int = DEFAULT_MAX_INBOUND_FRAME
+    chunk_limits: ChunkLimits | None = None
 
     @staticmethod
     def mechanism_name(mechanism: object) -> str:
@@ -89,6 +93,8 @@ class ConnectionOptions:
             frame_max=self.frame_max,
             heartbeat=self.heartbeat,
             registry=self.registry,
+            max_inbound_frame_size=self.max_inbound_frame_size,
+            chunk_limits=self.chunk_limits,
         )
 
 

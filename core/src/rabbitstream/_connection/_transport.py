@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from rabbitstream.exceptions import ConnectionClosed, RabbitStreamError
 from rabbitstream.protocol._connection import (
+    DEFAULT_MAX_INBOUND_FRAME,
     ConnectionTerminated,
     HandshakeComplete,
     HandshakeFailed,
@@ -36,7 +37,7 @@ from rabbitstream.protocol._frames_pubsub import (
 
 if TYPE_CHECKING:
     from rabbitstream.plugin import Registry
-    from rabbitstream.protocol._chunk import Chunk
+    from rabbitstream.protocol._chunk import Chunk, ChunkLimits
 
 __all__ = ["ChunkCallback", "CloseListener", "PublishConfirmHandler", "PublishErrorHandler", "StreamProtocol"]
 
@@ -63,6 +64,8 @@ class StreamProtocol(asyncio.Protocol):
         "_subscriptions",
         "address",
         "check_crc",
+        "chunk_limits",
+        "close_listeners",
         "close_reason",
         "closed",
         "closed_future",
@@ -84,12 +87,15 @@ class StreamProtocol(asyncio.Protocol):
         *,
         registry: Registry,
         check_crc: bool = True,
+        max_inbound_frame_size: int = DEFAULT_MAX_INBOUND_FRAME,
+        chunk_limits: ChunkLimits | None = None,
     ) -> None:
-        from rabbitstream.protocol._chunk import parse_chunk
+        from rabbitstream.protocol._chunk import DEFAULT_CHUNK_LIMITS, parse_chunk
 
         self._loop = loop
         self.address = address
-        self.conn = ProtocolConnection(clock=loop.time)
+        self.conn = ProtocolConnection(clock=loop.time, max_inbound_frame_size=max_inbound_frame_size)
+        self.chunk_limits = chunk_limits if chunk_limits is not None else DEFAULT_CHUNK_LIMITS
         self.transport: asyncio.Transport | None = None
         self._pending: dict[int, asyncio.Future[Response]] = {}
         self._subscriptions: dict[int, ChunkCallback] = {}
@@ -158,6 +164,7 @@ class StreamProtocol(asyncio.Protocol):
                 check_crc=self.check_crc,
                 registry=self.registry,
                 committed_chunk_id=ev.committed_chunk_id,
+                limits=self.chunk_limits,
             )
         except RabbitStreamError as exc:
             log.error("%s: invalid chunk for subscription %d: %s", self.address, ev.subscription_id, exc)

@@ -39,6 +39,8 @@ from rabbitstream.exceptions import (
     StreamAlreadySubscribed,
     StreamDoesNotExist,
 )
+from rabbitstream.protocol._chunk import DEFAULT_MAX_CHUNK_RECORDS, MAX_UNCOMPRESSED_CHUNK, ChunkLimits
+from rabbitstream.protocol._connection import DEFAULT_MAX_INBOUND_FRAME
 from rabbitstream.recovery import BackOffRecoveryStrategy, RecoveryStrategy
 from rabbitstream.utils import FilterConfiguration, OnClosedErrorInfo
 
@@ -78,6 +80,13 @@ class Consumer(ConsumerBase):
     :param on_state_change: ``listener(StateChange)`` (sync or async) called for each
         subscription when its connection is lost, before each recovery attempt, and when it is
         recovered or failed for good (``docs/clusters.md``).
+    :param max_chunk_records: most records one delivered chunk may declare (default 4 Mi).
+    :param max_chunk_uncompressed: most bytes a chunk's compressed sub-entries may inflate to
+        (default 1 GiB).  Over either limit the chunk is not delivered (``DecodeError``).
+        Memory does not grow with them: sub-entries are decompressed one at a time as
+        messages are taken (``iterate_batches`` holds one chunk's messages at once).
+    :param max_inbound_frame_size: largest frame accepted from the broker (default 256 MiB);
+        a larger one closes the connection with ``InboundFrameTooLarge``.
     """
 
     def __init__(
@@ -102,6 +111,9 @@ class Consumer(ConsumerBase):
         prefer_replica: bool = True,
         replica_attempts: int = 5,
         on_state_change: StateListener | None = None,
+        max_chunk_records: int = DEFAULT_MAX_CHUNK_RECORDS,
+        max_chunk_uncompressed: int = MAX_UNCOMPRESSED_CHUNK,
+        max_inbound_frame_size: int = DEFAULT_MAX_INBOUND_FRAME,
     ) -> None:
         if not 0 < max_subscribers_by_connection <= MAX_SUBSCRIPTIONS_PER_CONNECTION:
             raise ValueError(
@@ -116,6 +128,9 @@ class Consumer(ConsumerBase):
             frame_max=frame_max,
             heartbeat=heartbeat,
             registry=registry,
+            max_inbound_frame_size=max_inbound_frame_size,
+            # ValueError for a limit < 1, here rather than on the first delivery
+            chunk_limits=ChunkLimits(max_records=max_chunk_records, max_uncompressed=max_chunk_uncompressed),
         )
         super().__init__(
             host,

@@ -20,7 +20,7 @@ import functools
 import inspect
 import logging
 from collections.abc import Callable, Iterator
-from itertools import count, repeat
+from itertools import chain, count, repeat
 from operator import length_hint
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +44,8 @@ __all__ = ["Subscription"]
 log = logging.getLogger("rabbitstream.consumer")
 
 _new_tuple = tuple.__new__
+#: In callback mode, yield to the event loop between runs of a chunk after this many records.
+_YIELD_EVERY = 16384
 _isawaitable = inspect.isawaitable
 
 
@@ -300,17 +302,48 @@ class Subscription:
             raise
 
     async def _dispatch(self, chunk: Chunk, start: int) -> tuple[int, int]:
-        """Hand one chunk's messages to the callback. :return: (last offset, messages seen)."""
+        """Hand one chunk's messages to the callback. :return: (last offset, messages seen).
+
+        Run by run (a run: consecutive simple entries, or one sub-entry, decompressed only
+        when reached), yielding to the event loop between runs every
+        :data:`_YIELD_EVERY` records, so a chunk declaring millions of records never
+        holds them all in memory nor keeps the reader (heartbeats) waiting.
+        """
         first = chunk.chunk_id
         try:  # bytes cut at C speed; from ``start`` when the chunk began before it
-            payloads = chunk.payloads(start - first) if start > first else chunk.payloads()
+            runs = chunk.payload_runs(start - first) if start > first else chunk.payload_runs()
         except Exception:  # corrupt chunk (DecodeError) or missing compression plugin
             self._error(start)
             return -1, 0
-        if not payloads:
-            return -1, 0
         if start < first:
             start = first
+        last, seen, since_yield = -1, 0, 0
+        while True:
+            try:
+                payloads = next(runs, None)
+            except Exception:  # a sub-entry that cannot be decoded: the rest of the chunk is lost
+                self._error(start + seen)
+                return last, seen
+            if payloads is None:
+                return last, seen
+            if since_yield >= _YIELD_EVERY:
+                since_yield = 0
+                await asyncio.sleep(0)  # let the reader (heartbeats) and other subscriptions run
+                if self.closed:
+                    return last, seen
+            end, n = await self._dispatch_run(chunk, payloads, start + seen)
+            if n:
+                last = end
+            seen += n
+            since_yield += n
+            if self.closed or n < len(payloads):
+                return last, seen
+            payloads = None  # one run alive at a time
+
+    async def _dispatch_run(self, chunk: Chunk, payloads: list[bytes], start: int) -> tuple[int, int]:
+        """Hand one run of consecutive records from offset ``start`` to the callback."""
+        if not payloads:
+            return -1, 0
         if self.post_filter is None:
             return await self._dispatch_fast(payloads, start, chunk.timestamp, chunk.committed_chunk_id)
         decode = self.decode
@@ -417,8 +450,9 @@ class Subscription:
     def iter_pairs(self, chunk: Chunk, start: int, state: list[int]) -> Iterator[tuple[Any, MessageContext]]:
         """``(message, context)`` pairs of one chunk; ``state`` gets [last offset, count]."""
         first = chunk.chunk_id
-        try:
-            payloads = chunk.payloads(start - first) if start > first else chunk.payloads()
+        try:  # sub-entries decompressed one at a time, as the iteration reaches them
+            runs = chunk.payload_runs(start - first) if start > first else chunk.payload_runs()
+            payloads: Iterator[bytes] = chain.from_iterable(runs)
         except Exception:  # corrupt chunk (DecodeError) or missing compression plugin
             self._error(start)
             return
@@ -428,20 +462,25 @@ class Subscription:
         ts, committed = chunk.timestamp, chunk.committed_chunk_id
         new = _new_tuple
         cls = MessageContext
-        for offset, data in enumerate(payloads, max(start, first)):
-            state[0] = offset
-            state[1] += 1
-            if decode is None and pf is None:
-                yield data, new(cls, (consumer, stream, sid, name, offset, ts, committed))
-                continue
-            try:
-                msg = data if decode is None else decode(data)
-                if pf is not None and not pf(msg):
+        offset = max(start, first)
+        it = enumerate(payloads, offset)
+        try:
+            for offset, data in it:
+                state[0] = offset
+                state[1] += 1
+                if decode is None and pf is None:
+                    yield data, new(cls, (consumer, stream, sid, name, offset, ts, committed))
                     continue
-            except Exception:
-                self._error(offset)
-                continue
-            yield msg, new(cls, (consumer, stream, sid, name, offset, ts, committed))
+                try:
+                    msg = data if decode is None else decode(data)
+                    if pf is not None and not pf(msg):
+                        continue
+                except Exception:
+                    self._error(offset)
+                    continue
+                yield msg, new(cls, (consumer, stream, sid, name, offset, ts, committed))
+        except Exception:  # a sub-entry that cannot be decoded: the rest of the chunk is lost
+            self._error(state[0] + 1 if state[1] else offset)
 
     def make_batch(self, chunk: Chunk, start: int) -> tuple[MessageBatch[Any], int, int]:
         """The messages of one chunk. :return: (batch, last offset, records seen).

@@ -187,9 +187,11 @@ class PluginHost:
         if autoload is None:
             autoload = os.environ.get(DISABLE_AUTOLOAD_ENV, "") not in ("1", "true", "yes")
         if blocked is None:
-            blocked = [b for b in os.environ.get(DISABLED_PLUGINS_ENV, "").split(",") if b]
+            blocked = os.environ.get(DISABLED_PLUGINS_ENV, "").split(",")
         for name in blocked:
-            self.pm.set_blocked(name.strip())
+            name = name.strip()  # "zstd, lz4" blocks "lz4", not " lz4"
+            if name:
+                self.pm.set_blocked(name)
         if autoload:
             self._load_entry_points()
         for plugin in plugins:
