@@ -6,21 +6,22 @@ Usage::
 
 Every workload is written the way users write it (rstream's README and examples):
 
-* ``P1``: ``send_batch`` of 1,000 ``AMQPMessage(body=b"hello: %d" % i)`` built inside the timed loop, a confirm
-  callback per message that counts; the clock stops at the last confirm;
+* ``P1``: ``send_batch`` of 1,000 ``AMQPMessage(body=b"hello: %d" % i)`` built inside the timed loop, a
+  confirm callback per message that counts; the clock stops at the last confirm;
 * ``P2``: the same with ``await producer.send(...)``, one message at a time;
 * ``P3``: ``send_batch`` of 1,000 raw ``bytes`` bodies;
-* ``C1``: ``Consumer.subscribe(..., decoder=amqp_decoder)`` from the first offset, the callback reads ``msg.body``;
+* ``C1``: ``Consumer.subscribe(..., decoder=amqp_decoder)`` from the first offset, the callback reads
+  ``msg.body``;
 * ``C2``: the same without a decoder;
-* ``codec``: ``bytes(AMQPMessage(body=b))`` (construct + encode) and ``amqp_decoder(data).body`` (decode + access),
-  µs per message;
+* ``codec``: ``bytes(AMQPMessage(body=b))`` (construct + encode) and ``amqp_decoder(data).body``
+  (decode + access), µs per message;
 * ``ceiling``: pre-encoded Publish frames of 500 messages written by a minimal client (our raw ``Client``),
   confirms awaited (:func:`bench_producer.ceiling`);
 * ``rss``: peak RSS (``VmHWM``) of a child process that runs P1 over ``--count`` messages, ours and rstream.
 
-The rounds are interleaved (ceiling, ours, rstream, next workload, ...) so that load changes on a shared machine
-hit every library alike; the table gives the **median** of the rounds and the ratio of each median to the
-ceiling's.  rstream 1.1.1 (``pip install rstream==1.1.1``) is optional: its columns are empty without it.
+The rounds are interleaved (ceiling, ours, rstream, next workload, ...) so that load changes on a shared
+machine hit every library alike; the table gives the **median** of the rounds and the ratio of each median to
+the ceiling's.  rstream 1.1.1 (``pip install rstream==1.1.1``) is optional: its columns are empty without it.
 Figures are printed, never asserted.
 """
 
@@ -28,13 +29,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import json
 import statistics
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -45,6 +47,7 @@ sys.path.insert(0, str(_HERE))
 import bench_amqp_codec  # noqa: E402
 import bench_consumer  # noqa: E402
 import bench_producer  # noqa: E402
+from rabbitstream import Consumer  # noqa: E402
 
 try:
     import rstream
@@ -54,9 +57,9 @@ except ImportError:  # pragma: no cover - rstream not installed
 BATCH = 1_000
 FRAME = 500
 TARGETS = {
-    "P1": "≥ 0.65 × ceiling",
-    "P2": "≥ 0.55 × ceiling",
-    "P3": "≥ 0.80 × ceiling",
+    "P1": "≥ 0.65 x ceiling",
+    "P2": "≥ 0.55 x ceiling",
+    "P3": "≥ 0.80 x ceiling",
     "C1": "≥ 1.5M/s",
     "C2": "≥ 6M/s",
     "build+encode": "≤ 0.5 µs",
@@ -107,16 +110,14 @@ async def _ceiling(args: argparse.Namespace) -> float:
 
 async def _consume(args: argparse.Namespace, stream: str, ours: bool, mode: str) -> float:
     run = bench_consumer.run_ours if ours else bench_consumer.run_rstream
-    seconds = await run(args.host, args.port, stream, args.count, mode)
-    return args.count / seconds
+    seconds: float = await run(args.host, args.port, stream, args.count, mode)
+    return float(args.count / seconds)
 
 
 def _codec(ours: bool) -> tuple[float, float]:
     """µs per ``bytes(AMQPMessage(body=b))`` and per ``amqp_decoder(data).body``."""
-    if ours:
-        from rabbitstream.amqp import AMQPMessage, amqp_decoder
-    else:
-        from rstream.amqp import AMQPMessage, amqp_decoder
+    mod: Any = importlib.import_module("rabbitstream.amqp" if ours else "rstream.amqp")
+    AMQPMessage, amqp_decoder = mod.AMQPMessage, mod.amqp_decoder
     body = b"hello: 123456"
     data = bytes(AMQPMessage(body=body))
 
@@ -201,15 +202,17 @@ async def main(args: argparse.Namespace) -> None:
                     )
     finally:
         if consume_stream is not None:
-            async with bench_consumer.Consumer(args.host, args.port, username="guest", password="guest") as c:
+            async with Consumer(args.host, args.port, username="guest", password="guest") as c:
                 await c.delete_stream(consume_stream, missing_ok=True)
     ceiling = _median(ceilings)
     print(f"\nmedians of {args.rounds} rounds, {args.count:,} messages ({bench_consumer._load()})")
     if ceiling is not None:
         print(f"ceiling (pre-encoded Publish frames of {FRAME}): {ceiling:,.0f} msg/s")
-    head = f"| {'workload':<13} | {'rabbitstream':>14} | {'× ceiling':>9} | {'rstream 1.1.1':>14} | {'× ceiling':>9} |"
-    print(head + f" {'ours / rstream':>14} | target")
-    print("|" + "|".join("-" * (len(c) + 0) for c in head.split("|")[1:-1]) + "|---:|---|")
+    cols = ("workload", "rabbitstream", "x ceiling", "rstream 1.1.1", "x ceiling", "ours / rstream")
+    widths = (13, 14, 9, 14, 9, 14)
+    pairs = enumerate(zip(cols, widths, strict=True))
+    print("| " + " | ".join(f"{c:<{w}}" if i == 0 else f"{c:>{w}}" for i, (c, w) in pairs) + " | target |")
+    print("|" + "|".join(("-" * (w + 1)) + (":" if i else "-") for i, w in enumerate(widths)) + "|---|")
     for name in ("P1", "P2", "P3", "C1", "C2", "build+encode", "decode+body", "peak RSS P1"):
         mine, theirs = _median(res.get((name, True), [])), _median(res.get((name, False), []))
         if mine is None:
@@ -221,15 +224,17 @@ async def main(args: argparse.Namespace) -> None:
         )
         pub = name in ("P1", "P2", "P3") and ceiling is not None
         ratio = None if theirs is None else (theirs / mine if small else mine / theirs)
+        mine_x = _cell(mine / ceiling if pub and ceiling else None, ".2f")
+        theirs_x = _cell(theirs / ceiling if pub and ceiling and theirs else None, ".2f")
+        theirs_s = (_cell(theirs, fmt) + unit) if theirs is not None else "—"
+        ratio_s = _cell(ratio, ".2f") + ("x" if ratio is not None else "")
         print(
-            f"| {name:<13} | {_cell(mine, fmt) + unit:>14} | {_cell(mine / ceiling if pub and ceiling else None, '.2f'):>9}"
-            f" | {(_cell(theirs, fmt) + unit) if theirs is not None else '—':>14}"
-            f" | {_cell(theirs / ceiling if pub and ceiling and theirs else None, '.2f'):>9}"
-            f" | {_cell(ratio, '.2f') + ('×' if ratio is not None else ''):>14} | {TARGETS[name]}"
+            f"| {name:<13} | {_cell(mine, fmt) + unit:>14} | {mine_x:>9} | {theirs_s:>14} | {theirs_x:>9}"
+            f" | {ratio_s:>14} | {TARGETS[name]} |"
         )
 
 
-def _wrap(coro: Callable[[], Awaitable[None]]) -> None:
+def _wrap(coro: Callable[[], Coroutine[Any, Any, None]]) -> None:
     t0 = time.perf_counter()
     asyncio.run(coro())
     print(f"(total {time.perf_counter() - t0:.0f} s)", file=sys.stderr)
