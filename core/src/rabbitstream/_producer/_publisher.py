@@ -302,7 +302,7 @@ class Publisher:
         else:
             self.pending.update(zip(ids, bodies, strict=True))
         if self.confirm_timeout is not None:
-            self.deadlines.append((time.monotonic() + self.confirm_timeout, ids))
+            self.deadlines.append((time.monotonic() + self.confirm_timeout, _compact(ids)))
         if self.ready:
             self._write(ids, bodies, filters)
 
@@ -317,8 +317,10 @@ class Publisher:
         n = len(messages)
         nid = self.next_id
         bodies, pids = _encode_batch(messages)
+        span: Sequence[int] | None = None
         if pids is None or pids.count(None) == n:  # no caller-set id: one range
-            ids = list(range(nid, nid + n))
+            span = range(nid, nid + n)
+            ids = list(span)
             nid += n
         else:
             ids = []
@@ -342,7 +344,7 @@ class Publisher:
             self.pending.update(zip(ids, bodies, strict=True))
         self.inflight += n
         if self.confirm_timeout is not None:
-            self.deadlines.append((time.monotonic() + self.confirm_timeout, ids))
+            self.deadlines.append((time.monotonic() + self.confirm_timeout, span or _compact(ids)))
         if self.ready:
             self._write(ids, bodies, filters, lens)
         return ids
@@ -587,6 +589,23 @@ class Publisher:
         self.write_out()  # before the caller's DeletePublisher
         self.ready = False
         self._wake()
+
+
+def _compact(ids: list[int]) -> Sequence[int]:
+    """``ids`` as a ``range`` when they are one (the usual case), for the confirm-timeout queue.
+
+    ``deadlines`` keeps every entry for ``confirm_timeout`` seconds (30 by default), confirmed or
+    not: a list of ids there would keep one ``int`` object per message published in that time
+    (tens of MB at full speed), a ``range`` is ~50 bytes per flush.
+    """
+    n = len(ids)
+    if n > 1:
+        first = ids[0]
+        if ids[-1] - first == n - 1:
+            span = range(first, first + n)
+            if ids == list(span):
+                return span
+    return ids
 
 
 def _to_bytes(message: Any) -> bytes:
