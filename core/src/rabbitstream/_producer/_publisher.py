@@ -69,6 +69,7 @@ _MISSING: Any = object()
 _ONLY_BYTES = {bytes}
 _INT_MESSAGE = "a message must be bytes or have __bytes__ (RawMessage, AMQPMessage), not int"
 _PUBLISHING_ID = attrgetter("publishing_id")
+_new_object = object.__new__
 
 
 class Publisher:
@@ -442,9 +443,15 @@ class Publisher:
             self._wake()
 
     def _confirm_all(self, cb: ConfirmCallback, ids: Sequence[int]) -> None:
-        n = len(ids)
         coros: list[Awaitable[Any]] | None = None
-        for status in map(ConfirmationStatus, ids, repeat(True, n), repeat(0, n)):
+        new, cls = _new_object, ConfirmationStatus
+        for i in ids:
+            # = ConfirmationStatus(i, True, 0) without the type call and the dataclass __init__ frame
+            # (a quarter of this loop's cost with a counting callback)
+            status = new(cls)
+            status.message_id = i
+            status.is_confirmed = True
+            status.response_code = 0
             try:
                 r = cb(status)
             except Exception:
