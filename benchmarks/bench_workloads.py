@@ -17,6 +17,8 @@ Every workload is written the way users write it (rstream's README and examples)
   (decode + access), µs per message;
 * ``ceiling``: pre-encoded Publish frames of 500 messages written by a minimal client (our raw ``Client``),
   confirms awaited (:func:`bench_producer.ceiling`);
+* ``P1 CPU`` ...: the process CPU time per message of P1/P2/P3 (the client's own cost, much steadier than
+  the rates when other work shares the cores);
 * ``rss``: peak RSS (``VmHWM``) of a child process that runs P1 over ``--count`` messages, ours and rstream.
 
 The rounds are interleaved (ceiling, ours, rstream, next workload, ...) so that load changes on a shared
@@ -76,8 +78,12 @@ def _amqp(ours: bool) -> Any:
     return bench_producer._amqp(ours)
 
 
-async def _publish(args: argparse.Namespace, ours: bool, kind: str) -> float:
-    """One producer workload (``P1``/``P2``/``P3``); msg/s until the last confirm."""
+async def _publish(args: argparse.Namespace, ours: bool, kind: str) -> tuple[float, float]:
+    """One producer workload (``P1``/``P2``/``P3``).
+
+    :return: msg/s until the last confirm, and the process CPU time per message in µs (the
+        client's cost, steadier than the rate on a shared machine; includes connecting).
+    """
     msg = _amqp(ours)
     n = args.count
     batch_size = args.batch
@@ -101,7 +107,9 @@ async def _publish(args: argparse.Namespace, ours: bool, kind: str) -> float:
 
     stream = f"bench-workloads-{kind}-{uuid.uuid4().hex[:8]}"
     args.count = n
-    return await bench_producer._run_producer(partial(_producer, ours), args, stream, body)
+    c0 = time.process_time()
+    rate = await bench_producer._run_producer(partial(_producer, ours), args, stream, body)
+    return rate, (time.process_time() - c0) / n * 1e6
 
 
 async def _ceiling(args: argparse.Namespace) -> float:
@@ -139,6 +147,29 @@ def _peak_rss(args: argparse.Namespace, impl: str) -> float:
     return float(json.loads(out.strip().splitlines()[-1])["peak_mb"])
 
 
+_ROWS = (
+    "P1",
+    "P2",
+    "P3",
+    "P1 CPU",
+    "P2 CPU",
+    "P3 CPU",
+    "C1",
+    "C2",
+    "build+encode",
+    "decode+body",
+    "peak RSS P1",
+)
+_UNITS = {
+    "P1 CPU": " µs/msg",
+    "P2 CPU": " µs/msg",
+    "P3 CPU": " µs/msg",
+    "build+encode": " µs",
+    "decode+body": " µs",
+    "peak RSS P1": " MB",
+}
+
+
 async def _rss_child(args: argparse.Namespace, impl: str) -> None:
     await _publish(args, impl == "ours", "P1")
     print(json.dumps({"peak_mb": bench_consumer._rss_mb()}))
@@ -162,12 +193,8 @@ async def main(args: argparse.Namespace) -> None:
 
     def add(name: str, ours: bool, value: float) -> None:
         res.setdefault((name, ours), []).append(value)
-        unit = (
-            "µs"
-            if name in ("build+encode", "decode+body")
-            else ("MB" if name.startswith("peak") else "msg/s")
-        )
-        fmt = ".3f" if unit == "µs" else (".1f" if unit == "MB" else ",.0f")
+        unit = _UNITS.get(name, "msg/s").strip()
+        fmt = ".1f" if unit == "MB" else (",.0f" if unit == "msg/s" else ".3f")
         print(f"  {name:<13} {'ours' if ours else 'rstream':<8} {value:>12{fmt}} {unit}", flush=True)
 
     consume_stream = None
@@ -183,7 +210,9 @@ async def main(args: argparse.Namespace) -> None:
             for kind in ("P1", "P2", "P3"):
                 if kind.lower() in only:
                     for ours in sides:
-                        add(kind, ours, await _publish(args, ours, kind))
+                        rate, cpu = await _publish(args, ours, kind)
+                        add(kind, ours, rate)
+                        add(f"{kind} CPU", ours, cpu)
             for kind, mode in (("C1", "amqp"), ("C2", "raw")):
                 if kind.lower() in only and consume_stream is not None:
                     for ours in sides:
@@ -213,15 +242,13 @@ async def main(args: argparse.Namespace) -> None:
     pairs = enumerate(zip(cols, widths, strict=True))
     print("| " + " | ".join(f"{c:<{w}}" if i == 0 else f"{c:>{w}}" for i, (c, w) in pairs) + " | target |")
     print("|" + "|".join(("-" * (w + 1)) + (":" if i else "-") for i, w in enumerate(widths)) + "|---|")
-    for name in ("P1", "P2", "P3", "C1", "C2", "build+encode", "decode+body", "peak RSS P1"):
+    for name in _ROWS:
         mine, theirs = _median(res.get((name, True), [])), _median(res.get((name, False), []))
         if mine is None:
             continue
-        small = name in ("build+encode", "decode+body") or name.startswith("peak")
+        unit = _UNITS.get(name, "/s")
+        small = unit != "/s"  # lower is better
         fmt = ".2f" if small else ",.0f"
-        unit = (
-            " µs" if name in ("build+encode", "decode+body") else (" MB" if name.startswith("peak") else "/s")
-        )
         pub = name in ("P1", "P2", "P3") and ceiling is not None
         ratio = None if theirs is None else (theirs / mine if small else mine / theirs)
         mine_x = _cell(mine / ceiling if pub and ceiling else None, ".2f")
@@ -230,7 +257,7 @@ async def main(args: argparse.Namespace) -> None:
         ratio_s = _cell(ratio, ".2f") + ("x" if ratio is not None else "")
         print(
             f"| {name:<13} | {_cell(mine, fmt) + unit:>14} | {mine_x:>9} | {theirs_s:>14} | {theirs_x:>9}"
-            f" | {ratio_s:>14} | {TARGETS[name]} |"
+            f" | {ratio_s:>14} | {TARGETS.get(name, '')} |"
         )
 
 
