@@ -179,6 +179,18 @@ def perf(session: nox.Session) -> None:
     session.run("rabbitstream", "perf", *(session.posargs or ["--time", "10"]))
 
 
+@nox.session(python=DEFAULT_PYTHON, default=False)
+def bench(session: nox.Session) -> None:
+    """Issue #17's user-shaped workloads side by side with rstream 1.1.1 (from PyPI) and the broker's ceiling.
+
+    ``./run bench`` = ``benchmarks/bench_workloads.py`` (1,000,000 messages, 3 interleaved rounds, medians);
+    arguments go to the script, e.g. ``./run bench --count 200000 --only p1,codec``.
+    """
+    session.install(*_all_distributions(), "rstream==1.1.1")
+    session.run("python", "tools/broker.py", "up", external=True)
+    session.run("python", "benchmarks/bench_workloads.py", *session.posargs)
+
+
 # ----------------------------------------------------------------- documentation site
 
 
