@@ -1,4 +1,4 @@
-"""rabbitstream-opentelemetry against the real broker, read back with the SDK's in-memory exporters (issue #15).
+"""rabbitstream-opentelemetry on the real broker, read back with the SDK's in-memory exporters (issue #15).
 
 A trace goes producer -> stream -> consumer: every ``process`` span is the child of the ``send`` span of
 the message it processes (W3C ``traceparent`` carried in the AMQP application properties); the metrics
@@ -19,7 +19,14 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
-from rabbitstream import AMQPMessage, Consumer, ConsumerOffsetSpecification, OffsetType, Producer, amqp_decoder
+from rabbitstream import (
+    AMQPMessage,
+    Consumer,
+    ConsumerOffsetSpecification,
+    OffsetType,
+    Producer,
+    amqp_decoder,
+)
 from rabbitstream.plugin import Instrumentation, Registry, build_registry, hookimpl
 from rabbitstream.recovery import BackOffRecoveryStrategy
 from rabbitstream_opentelemetry import OpenTelemetryInstrumentation
@@ -67,10 +74,12 @@ class Telemetry:
 
     def total(self, name: str, **attrs: Any) -> float:
         points = self.metrics().get(name, [])
-        return sum(
-            p.value if hasattr(p, "value") else p.count
-            for p in points
-            if all(p.attributes.get(k) == v for k, v in attrs.items())
+        return float(
+            sum(
+                p.value if hasattr(p, "value") else p.count
+                for p in points
+                if all(p.attributes.get(k) == v for k, v in attrs.items())
+            )
         )
 
 
@@ -153,7 +162,9 @@ async def test_trace_goes_from_producer_through_the_stream_to_the_consumer(
     assert sends[0].attributes is not None and sends[0].attributes["messaging.system"] == "rabbitmq"
     assert len({s.context.trace_id for s in sends}) == total  # one trace per message
 
-    assert telemetry.total("messaging.client.sent.messages", **{"messaging.destination.name": stream}) == total
+    assert (
+        telemetry.total("messaging.client.sent.messages", **{"messaging.destination.name": stream}) == total
+    )
     assert telemetry.total("rabbitstream.producer.confirmed.messages") == total
     assert telemetry.total("rabbitstream.producer.in_flight.messages") == 0
     assert telemetry.total("rabbitstream.producer.errored.messages") == 0

@@ -143,12 +143,13 @@ class ConsumerBase(IReliableEntity):
     @property
     def state(self) -> str:
         """``"new"`` (never started), ``"open"``, ``"closing"`` or ``"closed"``."""
-        if self._closing:
-            return "closing"
-        loc = self._pool.locator_client
+        pool = self._pool
+        if self._closing:  # stays set after close(): nothing reopens a connection
+            return "closing" if pool.locator_client is not None or pool.connections else "closed"
+        loc = pool.locator_client
         if loc is not None and not loc.is_closed:
             return "open"
-        return "closed" if self._pool.was_opened else "new"
+        return "closed" if pool.was_opened else "new"
 
     def __repr__(self) -> str:
         nodes, options = self._pool.nodes, self._pool.options

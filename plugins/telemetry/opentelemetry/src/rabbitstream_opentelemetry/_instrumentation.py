@@ -112,7 +112,9 @@ class OpenTelemetryInstrumentation:
             "-1 connection lost).",
         )
         self.inflight = meter.create_up_down_counter(
-            "rabbitstream.producer.in_flight.messages", "{message}", "Messages sent and not yet confirmed or failed."
+            "rabbitstream.producer.in_flight.messages",
+            "{message}",
+            "Messages sent and not yet confirmed or failed.",
         )
         self.consumed_messages = meter.create_counter(
             "messaging.client.consumed.messages", "{message}", "Messages handed to the application."
@@ -186,7 +188,9 @@ class _Observer:
 
     def state_changed(self, change: Any) -> None:
         if getattr(change, "state", None) == _RECOVERED:
-            self.inst.recovered.add(1, {**self._kind, **self.base, "messaging.destination.name": change.stream})
+            self.inst.recovered.add(
+                1, {**self._kind, **self.base, "messaging.destination.name": change.stream}
+            )
 
 
 class _ProducerObserver(_Observer):
