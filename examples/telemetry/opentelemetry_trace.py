@@ -107,7 +107,8 @@ async def main() -> int:
     processes = [s for s in finished if s.kind == trace.SpanKind.CONSUMER]
     linked = sum(1 for p in processes if p.parent is not None and p.parent.span_id in sends)
     print(
-        f"{len(sends)} send spans, {len(processes)} process spans, {linked} process spans continue a send trace"
+        f"{len(sends)} send spans, {len(processes)} process spans, "
+        f"{linked} process spans continue a send trace"
     )
     print(
         f"metrics: sent={metric('messaging.client.sent.messages'):.0f} "
