@@ -168,8 +168,8 @@ async def test_trace_goes_from_producer_through_the_stream_to_the_consumer(
     assert telemetry.total("rabbitstream.producer.confirmed.messages") == total
     assert telemetry.total("rabbitstream.producer.in_flight.messages") == 0
     assert telemetry.total("rabbitstream.producer.errored.messages") == 0
-    # one latency per confirmed publishing id (the sub-entry batch has one)
-    assert telemetry.total("messaging.client.operation.duration") == n_send + n_batch + 1
+    # one latency per batch written together (send() buffer, send_batch, sub-entry) and confirm frame
+    assert 3 <= telemetry.total("messaging.client.operation.duration") <= total
     assert telemetry.total("messaging.client.consumed.messages") == total
     assert telemetry.total("messaging.process.duration") == total
     assert telemetry.total("rabbitstream.consumer.chunks") >= 1

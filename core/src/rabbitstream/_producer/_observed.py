@@ -52,25 +52,36 @@ def new_publisher(
 
 
 class ObservedPublisher(Publisher):
-    """A :class:`Publisher` reporting to a :class:`~rabbitstream.plugin.ProducerObserver`."""
+    """A :class:`Publisher` reporting to a :class:`~rabbitstream.plugin.ProducerObserver`.
 
-    __slots__ = ("observer", "sent_at")
+    Per message only ``prepare`` is called (tracing); counts and latencies are reported per batch of
+    messages written together (a flush of the ``send()`` buffer, a ``send_batch``, a sub-entry) and
+    per confirm frame, so that a metrics SDK records a few values per batch, not per message.
+    """
+
+    __slots__ = ("_t0", "observer", "sent_at")
 
     def __init__(self, stream: str, reference: str | None, *, observer: ProducerObserver, **kw: Any) -> None:
         super().__init__(stream, reference, **kw)
         self.observer = observer
-        #: publishing id -> time.monotonic() of its send (publish-to-confirm latency)
+        #: publishing id -> time.monotonic() of the send() of the first message of its batch
         self.sent_at: dict[int, float] = {}
+        self._t0 = 0.0
 
     def add(self, message: Message, callback: ConfirmCallback | None, filter_value: str | None) -> None:
-        """Trace-context, buffer and count one message."""
-        obs = self.observer
-        (message,) = obs.prepare(self.stream, [message])
-        now = _monotonic()
+        """Trace-context and buffer one message (counted when its batch is flushed)."""
+        (message,) = self.observer.prepare(self.stream, [message])
+        if not self.buf_ids:
+            self._t0 = _monotonic()
         super().add(message, callback, filter_value)
-        pid = getattr(message, "publishing_id", None)
-        self.sent_at[self.next_id - 1 if pid is None else pid] = now
-        obs.published(self.stream, 1)
+
+    def flush(self) -> None:
+        """Count the buffered batch and note its send time, then flush it."""
+        ids = self.buf_ids
+        if ids:
+            self.sent_at.update(zip(ids, repeat(self._t0)))
+            self.observer.published(self.stream, len(ids))
+        super().flush()
 
     def add_batch(
         self,
@@ -81,6 +92,7 @@ class ObservedPublisher(Publisher):
         """Trace-context, write and count a batch."""
         obs = self.observer
         messages = obs.prepare(self.stream, list(messages))
+        self.flush()
         now = _monotonic()
         ids = super().add_batch(messages, callback, filters)
         self.sent_at.update(zip(ids, repeat(now)))
@@ -91,6 +103,7 @@ class ObservedPublisher(Publisher):
         self, entry: bytes, count: int, last_id: int | None, callback: ConfirmCallback | None
     ) -> int:
         """Write and count one sub-entry batch (its messages were prepared by the producer)."""
+        self.flush()
         now = _monotonic()
         pid = super().add_sub_entry(entry, count, last_id, callback)
         self.sent_at[pid] = now
@@ -98,14 +111,15 @@ class ObservedPublisher(Publisher):
         return pid
 
     def on_confirm(self, ids: Sequence[int]) -> None:
-        """Confirm, then report what was confirmed and its latencies."""
+        """Confirm, then report the count and one latency per batch confirmed in this frame."""
         before = self.inflight
         super().on_confirm(ids)
         done = before - self.inflight
-        now = _monotonic()
-        sent = [t for t in map(self.sent_at.pop, ids, repeat(None)) if t is not None]
+        sent = set(map(self.sent_at.pop, ids, repeat(-1.0)))
+        sent.discard(-1.0)
         if done or sent:
-            self.observer.confirmed(self.stream, done, [now - t for t in sent])
+            now = _monotonic()
+            self.observer.confirmed(self.stream, done, [now - t for t in sorted(sent)])
 
     def fail_ids(self, ids: Sequence[int], codes: Sequence[int] | int) -> None:
         """Release, then report the released messages by code."""

@@ -166,12 +166,14 @@ class ProducerObserver(_ConnectionObserver, Protocol):
         ...
 
     def published(self, stream: str, count: int) -> None:
-        """``count`` messages were accepted for publishing (they are in flight until confirmed or failed)."""
+        """``count`` messages were written (a flush of the ``send()`` buffer, a ``send_batch``, a
+        sub-entry); they are in flight until confirmed or failed."""
         ...
 
     def confirmed(self, stream: str, count: int, latencies: Sequence[float]) -> None:
-        """``count`` messages were confirmed; ``latencies``: seconds from ``send`` to confirm, one per
-        confirmed publishing id (a sub-entry batch has one)."""
+        """``count`` messages were confirmed (one confirm frame); ``latencies``: seconds from ``send``
+        to this confirm, one per batch of messages written together (a flush of the ``send()`` buffer,
+        timed from its first message; a ``send_batch``; a sub-entry) that the frame confirms."""
         ...
 
     def failed(self, stream: str, code: int, count: int) -> None:

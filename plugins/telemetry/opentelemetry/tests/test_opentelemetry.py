@@ -175,6 +175,11 @@ def test_no_sdk_configured_adds_nothing_to_messages() -> None:
     m = Message({"k": "v"})
     assert inst.producer(INFO).prepare("s", [m]) == [m]
 
+    def callback(message: Any, context: Any) -> None:
+        pass
+
+    assert inst.consumer(INFO).wrap_callback("s", callback, False) is callback  # nothing per message
+
 
 def test_process_span_for_iteration(sdk: Sdk) -> None:
     (sent,) = sdk.inst.producer(INFO).prepare("s", [Message()])

@@ -27,6 +27,8 @@ _SYSTEM = "rabbitmq"
 TRACE_HEADERS = ("traceparent", "tracestate")
 _RECOVERED = "recovered"
 _monotonic = time.monotonic
+#: the API's own providers: no SDK installed (yet), spans would be no-ops
+_NO_TRACING = (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
 
 
 def with_trace_context(message: Any, carrier: Mapping[str, str]) -> Any:
@@ -90,6 +92,7 @@ class OpenTelemetryInstrumentation:
         name: str = "opentelemetry",
     ) -> None:
         self.name = name
+        self._own_tracer_provider = tracer_provider is not None
         self.tracer = trace.get_tracer(_SCOPE, __version__, tracer_provider)
         meter = metrics.get_meter(_SCOPE, __version__, meter_provider)
         self.meter = meter
@@ -120,7 +123,7 @@ class OpenTelemetryInstrumentation:
             "messaging.client.consumed.messages", "{message}", "Messages handed to the application."
         )
         self.process_duration = meter.create_histogram(
-            "messaging.process.duration", "s", "Duration of the message callback (callback mode)."
+            "messaging.process.duration", "s", "Duration of the message callback (callback mode, tracing on)."
         )
         self.chunks = meter.create_counter(
             "rabbitstream.consumer.chunks", "{chunk}", "Chunks received from the broker."
@@ -139,6 +142,13 @@ class OpenTelemetryInstrumentation:
             "{recovery}",
             "Recoveries completed: a publisher or subscription back on a live connection after a loss.",
         )
+
+    def tracing(self) -> bool:
+        """Whether spans can be recorded: a tracer provider was given, or the application installed
+        one (an SDK).  Checked per message sent (a provider installed later is picked up) and once
+        per subscription (callbacks of subscriptions made before are not wrapped): with the API
+        alone no span, context or process timing is built at all."""
+        return self._own_tracer_provider or not isinstance(trace.get_tracer_provider(), _NO_TRACING)
 
     def producer(self, info: ClientInfo) -> _ProducerObserver:
         """The observer of one producer."""
@@ -197,6 +207,8 @@ class _ProducerObserver(_Observer):
     operation = "send"
 
     def prepare(self, stream: str, messages: list[Any]) -> list[Any]:
+        if not self.inst.tracing():
+            return messages
         tracer = self.inst.tracer
         attrs = self.attrs(stream)
         name = f"send {stream}"
@@ -243,8 +255,11 @@ class _ConsumerObserver(_Observer):
     def wrap_callback(
         self, stream: str, callback: Callable[[Any, Any], Any], is_async: bool
     ) -> Callable[[Any, Any], Any]:
-        tracer = self.inst.tracer
-        record = self.inst.process_duration.record
+        inst = self.inst
+        if not inst.tracing():  # no SDK when subscribing: the callback itself, nothing per message
+            return callback
+        tracer = inst.tracer
+        record = inst.process_duration.record
         attrs = self.attrs(stream)
         name = f"process {stream}"
 
