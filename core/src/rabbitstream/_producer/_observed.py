@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["ObservedPublisher", "new_publisher"]
 
 _monotonic = time.monotonic
+_add = Publisher.add
 
 
 def new_publisher(
@@ -73,7 +74,7 @@ class ObservedPublisher(Publisher):
         (message,) = self.observer.prepare(self.stream, [message])
         if not self.buf_ids:
             self._t0 = _monotonic()
-        super().add(message, callback, filter_value)
+        _add(self, message, callback, filter_value)
 
     def flush(self) -> None:
         """Count the buffered batch and note its send time, then flush it."""

@@ -29,6 +29,8 @@ _RECOVERED = "recovered"
 _monotonic = time.monotonic
 #: the API's own providers: no SDK installed (yet), spans would be no-ops
 _NO_TRACING = (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
+#: calls of :meth:`OpenTelemetryInstrumentation.tracing` between two looks at the global provider
+_RECHECK = 1024
 
 
 def with_trace_context(message: Any, carrier: Mapping[str, str]) -> Any:
@@ -92,7 +94,8 @@ class OpenTelemetryInstrumentation:
         name: str = "opentelemetry",
     ) -> None:
         self.name = name
-        self._own_tracer_provider = tracer_provider is not None
+        self._tracing = tracer_provider is not None
+        self._recheck = 0
         self.tracer = trace.get_tracer(_SCOPE, __version__, tracer_provider)
         meter = metrics.get_meter(_SCOPE, __version__, meter_provider)
         self.meter = meter
@@ -145,10 +148,18 @@ class OpenTelemetryInstrumentation:
 
     def tracing(self) -> bool:
         """Whether spans can be recorded: a tracer provider was given, or the application installed
-        one (an SDK).  Checked per message sent (a provider installed later is picked up) and once
-        per subscription (callbacks of subscriptions made before are not wrapped): with the API
-        alone no span, context or process timing is built at all."""
-        return self._own_tracer_provider or not isinstance(trace.get_tracer_provider(), _NO_TRACING)
+        one (an SDK).  With the API alone no span, context or process timing is built at all.  Asked
+        per message sent and once per subscription; while there is no provider the global one is
+        looked at again every :data:`_RECHECK` calls (it is not free), so one installed later is
+        picked up after at most that many messages (and by subscriptions made after it)."""
+        if self._tracing:
+            return True
+        self._recheck -= 1
+        if self._recheck > 0:
+            return False
+        self._recheck = _RECHECK
+        self._tracing = not isinstance(trace.get_tracer_provider(), _NO_TRACING)
+        return self._tracing
 
     def producer(self, info: ClientInfo) -> _ProducerObserver:
         """The observer of one producer."""
@@ -207,8 +218,11 @@ class _ProducerObserver(_Observer):
     operation = "send"
 
     def prepare(self, stream: str, messages: list[Any]) -> list[Any]:
-        if not self.inst.tracing():
-            return messages
+        inst = self.inst
+        if not inst._tracing:  # tracing() inlined: this runs once per message sent
+            inst._recheck -= 1
+            if inst._recheck > 0 or not inst.tracing():
+                return messages
         tracer = self.inst.tracer
         attrs = self.attrs(stream)
         name = f"send {stream}"
