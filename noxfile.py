@@ -33,15 +33,8 @@ PYTHONS = nox.project.python_versions(nox.project.load_toml(ROOT / "core" / "pyp
 DEFAULT_PYTHON = "3.11"
 PLUGINS = sorted(str(p.parent.relative_to(ROOT)) for p in ROOT.glob("plugins/*/*/pyproject.toml"))
 TEST_DEPS = ["pytest>=8", "pytest-asyncio>=0.24", "pytest-timeout>=2.3", "hypothesis>=6.100"]
-# opentelemetry-sdk: in-memory exporters for rabbitstream-opentelemetry's tests (the plugin needs the API)
-INTEROP_DEPS = [
-    "pika>=1.3",
-    "cramjam>=2.8",
-    "mmh3>=4",
-    "python-snappy>=0.7",
-    "rstream==1.1.1",
-    "opentelemetry-sdk>=1.20",
-]
+INTEROP_DEPS = ["pika>=1.3", "cramjam>=2.8", "mmh3>=4", "python-snappy>=0.7", "rstream==1.1.1"]
+INTEROP_DEPS += ["opentelemetry-sdk>=1.20"]  # in-memory exporters for rabbitstream-opentelemetry's tests
 PYTEST = ["pytest", "--durations=10"]
 
 
