@@ -13,7 +13,9 @@ Runs ``bench_producer.py`` (``ours-send-amqp``, ``ours-batch-amqp``) and ``bench
 * ``installed``: the plugin loaded, OpenTelemetry API only (no SDK: the global providers are no-ops);
 * ``sdk``: the plugin plus the OpenTelemetry SDK, spans to an in-memory exporter through a
   ``BatchSpanProcessor`` and metrics to an in-memory reader (a real application's set-up, minus the
-  network export).
+  network export), every trace sampled;
+* ``sdk-1%``: the same with ``ParentBased(TraceIdRatioBased(0.01))``: 1 % of the traces recorded
+  (the trace context is still carried by every message).
 
 Prints each run's figures and, at the end, the best run of each mode per set-up.  Figures only, never
 asserted; they move a lot on a shared machine (the load average is printed).
@@ -37,9 +39,11 @@ from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-tp = TracerProvider()
+ratio = float(sys.argv.pop(1))
+tp = TracerProvider(sampler=ParentBased(TraceIdRatioBased(ratio)))
 tp.add_span_processor(BatchSpanProcessor(InMemorySpanExporter(), max_queue_size=1 << 20))
 trace.set_tracer_provider(tp)
 metrics.set_meter_provider(MeterProvider(metric_readers=[InMemoryMetricReader()]))
@@ -48,7 +52,7 @@ sys.argv = sys.argv[1:]
 runpy.run_path(script, run_name="__main__")
 """
 
-SETUPS = ("without", "installed", "sdk")
+SETUPS = ("without", "installed", "sdk", "sdk-1%")
 
 
 def _run(setup: str, script: str, args: list[str]) -> str:
@@ -57,8 +61,9 @@ def _run(setup: str, script: str, args: list[str]) -> str:
     cmd = [sys.executable, str(HERE / script), *args]
     if setup == "without":
         env["RABBITSTREAM_DISABLED_PLUGINS"] = "opentelemetry"
-    elif setup == "sdk":
-        cmd = [sys.executable, "-c", _SDK, str(HERE / script), *args]
+    elif setup.startswith("sdk"):
+        ratio = "0.01" if setup == "sdk-1%" else "1.0"
+        cmd = [sys.executable, "-c", _SDK, ratio, str(HERE / script), *args]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1800)
     if proc.returncode != 0:
         raise SystemExit(f"{setup} {script} failed:\n{proc.stdout}\n{proc.stderr}")
@@ -95,15 +100,12 @@ def main() -> None:
     modes = list(dict.fromkeys(mode for mode, _ in best))
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"\nbest of {opts.repeat} (count {opts.count:,}); load average {load}")
-    print(f"{'mode':<18}" + "".join(f"{s:>14}" for s in SETUPS) + "   installed/without   sdk/without")
+    print(f"{'mode':<18}" + "".join(f"{s:>12}" for s in SETUPS) + "   ratios to 'without'")
     for mode in modes:
         rates = [best.get((mode, s), 0) for s in SETUPS]
         base = rates[0] or 1
-        print(
-            f"{mode:<18}"
-            + "".join(f"{x:>14,}" for x in rates)
-            + f"   {rates[1] / base:>17.2f}   {rates[2] / base:>11.2f}"
-        )
+        ratios = " ".join(f"{x / base:.2f}" for x in rates[1:])
+        print(f"{mode:<18}" + "".join(f"{x:>12,}" for x in rates) + f"   {ratios}")
 
 
 if __name__ == "__main__":
