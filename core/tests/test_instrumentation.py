@@ -252,3 +252,13 @@ def test_repr_shows_where_and_who_never_the_password() -> None:
         for part in ("host='node-a'", "port=5560", "vhost='prod'", "user='alice'", "state='new'"):
             assert part in text, (part, text)
         assert secret not in text and secret not in str(client)
+
+
+def test_core_imports_no_telemetry_library() -> None:
+    import re
+    from pathlib import Path
+
+    src = Path(__file__).resolve().parents[1] / "src" / "rabbitstream"
+    pattern = re.compile(r"^\s*(import|from)\s+opentelemetry\b", re.M)
+    offenders = [p.name for p in src.rglob("*.py") if pattern.search(p.read_text(encoding="utf-8"))]
+    assert offenders == []
