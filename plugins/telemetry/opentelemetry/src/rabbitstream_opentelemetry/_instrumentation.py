@@ -126,7 +126,9 @@ class OpenTelemetryInstrumentation:
             "messaging.client.consumed.messages", "{message}", "Messages handed to the application."
         )
         self.process_duration = meter.create_histogram(
-            "messaging.process.duration", "s", "Duration of the message callback (callback mode, tracing on)."
+            "messaging.process.duration",
+            "s",
+            "Duration of the message callback (callback mode, sampled messages).",
         )
         self.chunks = meter.create_counter(
             "rabbitstream.consumer.chunks", "{chunk}", "Chunks received from the broker."
@@ -294,6 +296,7 @@ class _ConsumerObserver(_Observer):
 
             async def traced_async(message: Any, context: Any) -> Any:
                 span = start(message, context)
+                recording = span.is_recording()  # sampled: timed too (a histogram value costs as much)
                 t0 = _monotonic()
                 try:
                     with trace.use_span(span, end_on_exit=False, record_exception=False):
@@ -303,12 +306,14 @@ class _ConsumerObserver(_Observer):
                     raise
                 finally:
                     span.end()
-                    record(_monotonic() - t0, attrs)
+                    if recording:
+                        record(_monotonic() - t0, attrs)
 
             return traced_async
 
         def traced(message: Any, context: Any) -> Any:
             span = start(message, context)
+            recording = span.is_recording()  # sampled: timed too (a histogram value costs as much)
             t0 = _monotonic()
             try:
                 with trace.use_span(span, end_on_exit=False, record_exception=False):
@@ -318,7 +323,8 @@ class _ConsumerObserver(_Observer):
                 raise
             finally:
                 span.end()
-                record(_monotonic() - t0, attrs)
+                if recording:
+                    record(_monotonic() - t0, attrs)
 
         return traced
 
