@@ -29,7 +29,9 @@ FROM_AMQP_PLUGIN = {"AMQPMessage", "Header", "Properties", "amqp_decoder", "amqp
 def _own_doc(obj: Any) -> str:
     """The docstring written for ``obj`` itself: not inherited, not the one dataclasses generate."""
     doc = obj.__dict__.get("__doc__") if inspect.isclass(obj) else getattr(obj, "__doc__", None)
-    doc = (doc or "").strip()
+    if not isinstance(doc, str):  # Python 3.15: dataclasses generate docstrings lazily (_AutoDocstring)
+        doc = ""
+    doc = doc.strip()
     if inspect.isclass(obj) and dataclasses.is_dataclass(obj) and doc.startswith(f"{obj.__name__}("):
         return ""  # generated from the signature
     return doc

@@ -18,6 +18,13 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.integration
 
 
+def _sigint_default() -> None:
+    """In the child: SIGINT back to its default. A job a non-interactive shell starts in the background
+    (as CI may start this suite) inherits SIGINT ignored, and Python keeps it ignored; Ctrl-C is what the
+    test sends."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _perf(broker: BrokerInfo, *args: str, timeout: float = 90) -> tuple[dict[str, Any], str]:
     cmd = [
         sys.executable,
@@ -166,7 +173,12 @@ def test_perf_ctrl_c_prints_the_summary(broker: BrokerInfo) -> None:
     cmd += ["--host", broker.host, "--port", str(broker.port)]
     cmd += ["--username", broker.username, "--password", broker.password]
     proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=_sigint_default,
     )
     try:
         time.sleep(6)
