@@ -10,6 +10,7 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from rabbitstream._consumer_types import MAX_REFERENCE_BYTES
 from rabbitstream._producer_base import (
     Conn,
     EnqueueTimeoutError,
@@ -60,6 +61,9 @@ class Producer(ProducerBase):
         when its connection is lost, before each recovery attempt, and when it is recovered or
         failed for good (``docs/clusters.md``).
     """
+
+    #: seconds ``close()`` waits for the confirms of what is in flight
+    _close_confirm_wait = 5.0
 
     def __init__(
         self,
@@ -137,6 +141,9 @@ class Producer(ProducerBase):
         self._last_name: str | None = None
         self._started = False
         self._closing = False
+        self._close_task: asyncio.Task[None] | None = None
+        self._close_callers: set[asyncio.Task[Any] | None] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -152,6 +159,7 @@ class Producer(ProducerBase):
         if self._started:
             return
         self._closing = False
+        self._loop = asyncio.get_running_loop()
         self._create_lock = asyncio.Lock()
         locator = await self._get_locator()
         if self._filter_value_extractor is not None:
@@ -167,27 +175,40 @@ class Producer(ProducerBase):
         """Flush buffers, wait briefly for confirms, delete publishers, close connections.
 
         Bounded in time even with a dead broker; messages still unconfirmed at the end are reported
-        to their callbacks with ``response_code=10003`` (producer closed).
+        to their callbacks with ``response_code=10003`` (producer closed).  A cancelled ``close()``
+        still completes (in the background; a second ``close()`` waits for it).
         """
-        if self._closing:
-            return
+        task = self._close_task
+        if task is None or task.done():
+            if self._closing:
+                return
+            self._closing = True  # at once: a send from here on sees the producer closed
+            task = self._close_task = asyncio.get_running_loop().create_task(self._close())
+        caller = asyncio.current_task()
+        self._close_callers.add(caller)  # never cancelled by the close it waits for
+        try:
+            await asyncio.shield(task)
+        finally:
+            self._close_callers.discard(caller)
+
+    async def _close(self) -> None:
         self._closing = True
         self._started = False
         for task in list(self._recovering.values()):
-            if task is not asyncio.current_task():
+            if task not in self._close_callers:
                 task.cancel()
         self._recovering.clear()
         pubs = list(dict.fromkeys(self._publishers.values()))
         for pub in pubs:
             pub.flush()
-        deadline = time.monotonic() + 5.0
+        deadline = time.monotonic() + self._close_confirm_wait
         while any(p.pending and p.ready and p.client is not None and not p.client.is_closed for p in pubs):
             if time.monotonic() >= deadline:
                 break
             await asyncio.sleep(0.01)
         for pub in pubs:
             pub.close()
-            pub.fail_all(PRODUCER_CLOSED_CODE)
+            pub.fail_all(PRODUCER_CLOSED_CODE, ProducerClosedError("the producer was closed"))
         self._publishers.clear()
         self._last_pub = None
         conns, self._conns = self._conns, []
@@ -199,7 +220,7 @@ class Producer(ProducerBase):
             locator, self._locator = self._locator, None
         if locator is not None:
             await self._close_client(locator)
-        tasks = [t for t in self._tasks if t is not asyncio.current_task()]
+        tasks = [t for t in self._tasks if t not in self._close_callers]
         for t in tasks:
             t.cancel()
         if tasks:
@@ -237,6 +258,10 @@ class Producer(ProducerBase):
     async def _publisher(self, stream: str, name: str | None) -> Publisher:
         if not self._started:
             raise ProducerClosedError("the producer is not started: call start() or use 'async with'")
+        if not stream:
+            raise ValueError("stream must not be empty")
+        if name is not None and len(name.encode()) > MAX_REFERENCE_BYTES:
+            raise ValueError(f"publisher_name is longer than {MAX_REFERENCE_BYTES} bytes")
         assert self._create_lock is not None
         async with self._create_lock:
             pub = self._publishers.get((stream, name))
@@ -258,6 +283,13 @@ class Producer(ProducerBase):
                 spawn=self._spawn,
             )
             await self._declare(pub)
+            if self._closing or not self._started:  # close() ran meanwhile: it did not see this one
+                for conn in self._conns:
+                    for pid in [pid for pid, p in conn.publishers.items() if p is pub]:
+                        del conn.publishers[pid]
+                pub.close()
+                pub.fail_all(PRODUCER_CLOSED_CODE, ProducerClosedError("the producer was closed"))
+                raise ProducerClosedError("the producer was closed")
             self._publishers[(stream, name)] = pub
             return pub
 
@@ -282,7 +314,13 @@ class Producer(ProducerBase):
         Waits (back-pressure) while ``max_unconfirmed`` messages are in flight.
         """
         pub = self._last_pub
-        if pub is None or stream != pub.stream or publisher_name != self._last_name or pub.failed is not None:
+        if (
+            pub is None
+            or stream != pub.stream
+            or publisher_name != self._last_name
+            or pub.failed is not None
+            or pub._loop is not asyncio.get_running_loop()
+        ):
             pub = await self._usable_publisher(stream, publisher_name)
             self._last_pub = pub
             self._last_name = publisher_name
@@ -300,6 +338,10 @@ class Producer(ProducerBase):
                 await asyncio.sleep(0)
 
     async def _usable_publisher(self, stream: str, name: str | None) -> Publisher:
+        if self._loop is not None and self._loop is not asyncio.get_running_loop():
+            raise ClientError(
+                "the producer is used from another event loop than the one it was started in"
+            )
         pub = self._publishers.get((stream, name))
         if pub is not None and pub.failed is not None:
             # stream deleted / recovery gave up: forget it, a new declare reports the real error
@@ -329,13 +371,12 @@ class Producer(ProducerBase):
     ) -> list[int]:
         """Publish ``batch`` now (split at frame_max), without waiting for confirms.
 
-        :return: the publishing ids, in order; ``[]`` if the producer is closed.
+        :return: the publishing ids, in order.
         :raises ValueError: empty batch.
+        :raises ProducerClosedError: not started or closed (as :meth:`send`).
         """
         if not batch:
             raise ValueError("Empty batch")
-        if not self._started:
-            return []
         pub = await self._usable_publisher(stream, publisher_name)
         out: list[int] = []
         n = len(batch)
