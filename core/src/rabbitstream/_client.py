@@ -386,8 +386,11 @@ class Client:
             pass
 
     async def close(self, timeout: float = 5.0) -> None:
-        """Send Close, wait for the answer (up to ``timeout`` s) and close the socket."""
+        """Send Close, wait for the answer (up to ``timeout`` s) and close the socket; the
+        transport is aborted when it is still open after ``timeout`` (a peer that stopped reading
+        never takes the buffered data)."""
         p = self._protocol
+        deadline = self._loop.time() + timeout
         if self._hb_handle is not None:
             self._hb_handle.cancel()
             self._hb_handle = None
@@ -406,6 +409,11 @@ class Client:
                     pass
             if p.transport is not None and not p.closed:
                 p.transport.close()
+                try:
+                    await asyncio.wait_for(self.wait_closed(), max(deadline - self._loop.time(), 0))
+                except asyncio.TimeoutError:
+                    if p.transport is not None and not p.closed:
+                        p.transport.abort()
             await self.wait_closed()
         except BaseException:
             # cancelled (e.g. by a caller's timeout shorter than ``timeout``): never leave the socket open
@@ -438,6 +446,9 @@ class Client:
         except asyncio.TimeoutError:
             p.pending.pop(corr, None)
             raise RPCTimeout(f"{what}: no response from {p.address} within {self.rpc_timeout}s") from None
+        except BaseException:  # cancelled: the answer, if it ever comes, is for nobody
+            p.pending.pop(corr, None)
+            raise
         if not isinstance(resp, expect):
             raise ConnectionClosed(f"{what}: unexpected {type(resp).__name__} for correlation id {corr}")
         if check and resp.code != _OK:
@@ -555,7 +566,12 @@ class Client:
         return resp.value
 
     def store_offset(self, reference: str, stream: str, offset: int) -> None:
-        """Store ``offset`` for ``reference`` (one-way, no answer)."""
+        """Store ``offset`` for ``reference`` (one-way, no answer).
+
+        :raises ValueError: ``offset`` is not in 0..2**64-1.
+        """
+        if not 0 <= offset < 1 << 64:
+            raise ValueError(f"offset must be in 0..2**64-1, not {offset!r}")
         self._send(StoreOffset(reference=reference, stream=stream, offset=offset))
 
     async def query_publisher_sequence(self, reference: str, stream: str) -> int:
