@@ -177,6 +177,7 @@ class Consumer(ConsumerEvents):
     async def start(self) -> None:
         """Open the locator connection (idempotent; also after :meth:`close`)."""
         self._closing = False
+        self._failure = None
         self._stop_event.clear()
         await self._get_locator()
 
@@ -185,8 +186,15 @@ class Consumer(ConsumerEvents):
         self._stop_event.set()
 
     async def run(self) -> None:
-        """Wait until :meth:`stop` (or :meth:`close`) is called."""
+        """Wait until :meth:`stop` (or :meth:`close`) is called.
+
+        :raises: the error that ended the last subscription left (connection lost with recovery
+            off, recovery given up, a compression plugin missing).
+        """
         await self._stop_event.wait()
+        failure, self._failure = self._failure, None
+        if failure is not None:
+            raise failure
 
     async def close(self) -> None:
         """Unsubscribe everything (storing tracked offsets), close every connection.

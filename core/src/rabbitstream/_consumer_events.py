@@ -56,9 +56,39 @@ class ConsumerEvents(IReliableEntity):
     _recovery: RecoveryStrategy
     _on_close_handler: Callable[[OnClosedErrorInfo], Any] | None
     _on_state_change: StateListener | None = None
+    _stop_event: asyncio.Event
+    #: why every subscription ended (no recovery, recovery gave up): :meth:`run` raises it
+    _failure: BaseException | None = None
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
         raise NotImplementedError
+
+    def _all_failed(self, error: BaseException) -> None:
+        """Subscriptions failed for good: once none is left, :meth:`run` raises ``error``."""
+        if not self._subs:
+            self._failure = error
+            self._stop_event.set()
+
+    def _sub_failed(self, sub: Subscription, exc: BaseException) -> None:
+        """``sub`` failed on its own (a chunk it cannot decode): dropped here and on the broker."""
+        if self._subs.get(sub.id) is sub:
+            del self._subs[sub.id]
+        self._state(sub, FAILED, "undecodable chunk", error=exc)
+        client, wire_id = sub.client, sub.wire_id
+        sub.detach()  # chunks still arriving are ignored, no more credit
+        conn = next((c for c in self._conns if c.client is client), None)
+        if conn is not None:
+            conn.subs.pop(wire_id, None)
+        if client is not None and not client.is_closed:
+            self._spawn(self._unsubscribe_quietly(client, wire_id))
+        self._all_failed(exc)
+
+    @staticmethod
+    async def _unsubscribe_quietly(client: Client, wire_id: int) -> None:
+        try:
+            await asyncio.wait_for(client.unsubscribe(wire_id), 5.0)
+        except Exception:
+            log.debug("unsubscribe of a failed subscription failed", exc_info=True)
 
     def _drop_connection(self, conn: _Connection) -> None:
         raise NotImplementedError
@@ -179,6 +209,7 @@ class ConsumerEvents(IReliableEntity):
             for sub in subs:
                 self._state(sub, FAILED, reason, error=error)
                 sub.fail(error)
+            self._all_failed(error)
             return
         await asyncio.gather(*(self._recover(sub, error, reason) for sub in subs))
 
@@ -210,6 +241,7 @@ class ConsumerEvents(IReliableEntity):
         self._state(sub, FAILED, reason, error=last, elapsed=time.monotonic() - t0)
         self._subs.pop(sub.id, None)
         sub.fail(last)
+        self._all_failed(last)
 
     async def _reopen(self, sub: Subscription, stream: str) -> None:
         if sub.closed or self._closing:

@@ -34,6 +34,7 @@ from rabbitstream._consumer_types import (
     SubscriptionProperties,
 )
 from rabbitstream.constants import ConsumerOffsetSpecification, OffsetType
+from rabbitstream.plugin import PluginNotFoundError
 
 if TYPE_CHECKING:
     from rabbitstream._client import Client
@@ -351,8 +352,8 @@ class Subscription:
         first = chunk.chunk_id
         try:  # bytes cut at C speed; from ``start`` when the chunk began before it
             payloads = chunk.payloads(start - first) if start > first else chunk.payloads()
-        except Exception:  # corrupt chunk (DecodeError) or missing compression plugin
-            self._error(start)
+        except Exception as exc:  # corrupt chunk (DecodeError) or missing compression plugin
+            self.undecodable(exc, start)
             return -1, 0
         if not payloads:
             return -1, 0
@@ -451,6 +452,22 @@ class Subscription:
                     return first + bad, bad + 1
                 index = bad + 1  # go on with the same list iterator, after the failed message
 
+    def undecodable(self, exc: Exception, offset: int) -> None:
+        """The chunk from ``offset`` could not be cut: a corrupt chunk is skipped (logged); one
+        needing a compression plugin that is not installed fails the subscription with that
+        :class:`~rabbitstream.plugin.PluginNotFoundError` (it names the plugin to install), so no
+        record after it is delivered and no offset past it is stored or resumed from."""
+        if not isinstance(exc, PluginNotFoundError):
+            self._error(offset)
+            return
+        log.error(
+            "subscription %d on stream %r stopped at offset %d: %s", self.id, self.stream, offset, exc
+        )
+        self.queue.clear()
+        self.next_offset = offset
+        self.fail(exc)
+        self.consumer._sub_failed(self, exc)
+
     def _error(self, offset: int) -> None:
         log.exception(
             "error decoding/filtering/handling offset %d of stream %r (subscriber %d); message skipped",
@@ -466,8 +483,8 @@ class Subscription:
         first = chunk.chunk_id
         try:
             payloads = chunk.payloads(start - first) if start > first else chunk.payloads()
-        except Exception:  # corrupt chunk (DecodeError) or missing compression plugin
-            self._error(start)
+        except Exception as exc:  # corrupt chunk (DecodeError) or missing compression plugin
+            self.undecodable(exc, start)
             return
         decode = self.decode
         pf = self.post_filter
