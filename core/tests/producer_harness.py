@@ -136,7 +136,7 @@ class ScriptedProducer(Producer):
     recovery gives up after ``max_retries`` attempts.
     """
 
-    _close_confirm_wait = 0.02
+    _close_confirm_wait = 0.005
 
     def __init__(self, **kw: Any) -> None:
         kw.setdefault("username", "guest")

@@ -142,6 +142,7 @@ class Producer(ProducerBase):
         self._started = False
         self._closing = False
         self._close_task: asyncio.Task[None] | None = None
+        self._session = 0  # incremented by each close(): what began before it is stale
         self._close_callers: set[asyncio.Task[Any] | None] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -156,6 +157,9 @@ class Producer(ProducerBase):
 
     async def start(self) -> None:
         """Open the locator connection (idempotent); check Publish v2 if filtering is configured."""
+        closing = self._close_task
+        if closing is not None and not closing.done():
+            await asyncio.shield(closing)  # a close() still running finishes first
         if self._started:
             return
         self._closing = False
@@ -193,6 +197,7 @@ class Producer(ProducerBase):
 
     async def _close(self) -> None:
         self._closing = True
+        self._session += 1
         self._started = False
         for task in list(self._recovering.values()):
             if task not in self._close_callers:
@@ -282,8 +287,10 @@ class Producer(ProducerBase):
                 filtering=self._filter_value_extractor is not None,
                 spawn=self._spawn,
             )
+            session = self._session
             await self._declare(pub)
-            if self._closing or not self._started:  # close() ran meanwhile: it did not see this one
+            if self._closing or not self._started or session != self._session:
+                # close() ran meanwhile: it did not see this one
                 for conn in self._conns:
                     for pid in [pid for pid, p in conn.publishers.items() if p is pub]:
                         del conn.publishers[pid]
