@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import struct
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 from rabbitstream import Producer
 from rabbitstream.exceptions import ConnectionClosed
@@ -46,8 +46,8 @@ class Peer:
     frame_max = 1048576
     is_writing_paused = False
     server_version = (4, 0, 5)
-    server_properties = {"version": "4.0.5"}
-    server_command_versions: dict[int, tuple[int, int]] = {}
+    server_properties: ClassVar[dict[str, str]] = {"version": "4.0.5"}
+    server_command_versions: ClassVar[dict[int, tuple[int, int]]] = {}
     advertised_host = "node"
     advertised_port = 5552
 
@@ -96,17 +96,21 @@ class Peer:
         return None
 
     async def close(self) -> None:
-        self.cut(None)
+        if not self.is_closed:
+            self.is_closed = True
+            for cb in self.listeners:
+                cb(None)
 
     # -- what the test does
     def _check(self) -> None:
         if self.is_closed:
             raise ConnectionClosed("connection closed")
 
-    def cut(self, exc: BaseException | None = ConnectionClosed("cut by the test")) -> None:
+    def cut(self, exc: BaseException | None = None) -> None:
         """The connection is lost (close listeners called, as the real client does)."""
         if self.is_closed:
             return
+        exc = exc or ConnectionClosed("cut by the test")
         self.is_closed = True
         for cb in self.listeners:
             cb(exc)

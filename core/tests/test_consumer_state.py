@@ -144,7 +144,9 @@ class _Sub:
 
 
 async def test_run_raises_when_the_connection_is_lost_without_recovery() -> None:
-    consumer = Consumer("localhost", username="u", password="p", recovery_strategy=BackOffRecoveryStrategy(False))
+    consumer = Consumer(
+        "localhost", username="u", password="p", recovery_strategy=BackOffRecoveryStrategy(False)
+    )
     sub: Any = _Sub(1)
     consumer._subs[1] = sub
     running = asyncio.ensure_future(consumer.run())
@@ -157,7 +159,9 @@ async def test_run_raises_when_the_connection_is_lost_without_recovery() -> None
 
 
 async def test_run_goes_on_while_a_subscription_is_left() -> None:
-    consumer = Consumer("localhost", username="u", password="p", recovery_strategy=BackOffRecoveryStrategy(False))
+    consumer = Consumer(
+        "localhost", username="u", password="p", recovery_strategy=BackOffRecoveryStrategy(False)
+    )
     subs: list[Any] = [_Sub(1), _Sub(2)]
     consumer._subs = {1: subs[0], 2: subs[1]}
     running = asyncio.ensure_future(consumer.run())

@@ -117,44 +117,44 @@ async def schedule(seed: int) -> None:
         op = rng.random()
         if op < 0.35:
             (k,) = ledger.keys(1)
-            trace('send', locals())
+            trace("send", locals())
             tasks.append(asyncio.ensure_future(send(k, b"%d" % k)))
         elif op < 0.45:
-            trace('batch', locals())
+            trace("batch", locals())
             tasks.append(asyncio.ensure_future(send_batch(ledger.keys(rng.randint(1, 6)))))
         elif op < 0.5:  # a caller-set id, often one still unconfirmed
             (k,) = ledger.keys(1)
             msg = RawMessage(b"%d" % k, publishing_id=rng.randint(1, max(ledger.next, 1)))
-            trace('send-id', locals())
+            trace("send-id", locals())
             tasks.append(asyncio.ensure_future(send(k, msg)))
         elif op < 0.65:
             for peer in p.live:
-                trace('confirm', locals())
+                trace("confirm", locals())
                 peer.confirm(rng.randint(0, len(peer.unconfirmed)))
         elif op < 0.72:
             live = p.live
             if live:
-                trace('cut', locals())
+                trace("cut", locals())
                 rng.choice(live).cut()
         elif op < 0.77:
-            trace('down', locals())
+            trace("down", locals())
             p.down = True  # recoveries from now on give up
         elif op < 0.82:
-            trace('up', locals())
+            trace("up", locals())
             p.down = False
         elif op < 0.87:
-            trace('close', locals())
+            trace("close", locals())
             tasks.append(asyncio.ensure_future(p.close()))
             closed = True
         elif op < 0.9:
             closing = asyncio.ensure_future(p.close())
             await asyncio.sleep(0)
-            trace('cancelled-close', locals())
+            trace("cancelled-close", locals())
             closing.cancel()
             closed = True
         elif op < 0.95 and closed:
             try:
-                trace('start', locals())
+                trace("start", locals())
                 await p.start()
                 closed = False
             except Exception:

@@ -40,7 +40,10 @@ async def test_send_waiting_for_room_then_close_raises() -> None:
     await p.close()
     with pytest.raises(ProducerClosedError):
         await third  # before the fix: returned normally and m3 was never sent nor reported
-    assert [(s.message_id, s.is_confirmed, s.response_code) for s in got] == [(1, False, 10003), (2, False, 10003)]
+    assert [(s.message_id, s.is_confirmed, s.response_code) for s in got] == [
+        (1, False, 10003),
+        (2, False, 10003),
+    ]
 
 
 async def test_send_waiting_for_room_then_recovery_gives_up_raises() -> None:
@@ -149,9 +152,17 @@ async def test_same_id_twice_every_callback_called_as_rstream() -> None:
     first: list[int] = []
     second: list[int] = []
     for i in (1, 2, 3):
-        await p.send("s", RawMessage(b"a%d" % i, publishing_id=i), on_publish_confirm=lambda s: first.append(s.message_id))
+        await p.send(
+            "s",
+            RawMessage(b"a%d" % i, publishing_id=i),
+            on_publish_confirm=lambda s: first.append(s.message_id),
+        )
     for i in (1, 2, 3):
-        await p.send("s", RawMessage(b"b%d" % i, publishing_id=i), on_publish_confirm=lambda s: second.append(s.message_id))
+        await p.send(
+            "s",
+            RawMessage(b"b%d" % i, publishing_id=i),
+            on_publish_confirm=lambda s: second.append(s.message_id),
+        )
     await p.flush()
     await settle()
     assert p.peers[0].confirm() == 6  # the broker confirms each of the six messages
@@ -185,7 +196,7 @@ async def test_same_id_twice_no_slot_lost_and_failures_reported() -> None:
 
 
 async def test_duplicate_ids_resent_after_reconnection() -> None:
-    pub, peer = _publisher()
+    pub, _ = _publisher()
     pub.add(RawMessage(b"x", publishing_id=3), None, None)
     pub.add(RawMessage(b"y", publishing_id=3), None, None)
     pub.flush()
@@ -219,8 +230,8 @@ async def test_send_refuses_non_bytes_messages(bad: Any) -> None:
     with pytest.raises(TypeError, match="message must be bytes"):
         await p.send_batch("s", [bad])
     assert p.unconfirmed("s") == 0
-    await p.send("s", bytearray(b"ok"))  # bytes-likes still accepted
-    await p.send("s", memoryview(b"ok"))
+    await p.send("s", bytearray(b"ok"))  # bytes-likes still accepted  # type: ignore[arg-type]
+    await p.send("s", memoryview(b"ok"))  # type: ignore[arg-type]
     await p.close()
 
 
@@ -267,7 +278,7 @@ async def test_caller_set_id_equal_to_next_automatic_id_advances_the_counter() -
 
 
 async def test_attach_confirms_ids_up_to_and_including_last_sequence() -> None:
-    pub, peer = _publisher()
+    pub, _ = _publisher()
     got: list[int] = []
     pub.add_batch([b"m"] * 5, lambda s: got.append(s.message_id), None)
     pub.detach()

@@ -460,9 +460,7 @@ class Subscription:
         if not isinstance(exc, PluginNotFoundError):
             self._error(offset)
             return
-        log.error(
-            "subscription %d on stream %r stopped at offset %d: %s", self.id, self.stream, offset, exc
-        )
+        log.error("subscription %d on stream %r stopped at offset %d: %s", self.id, self.stream, offset, exc)
         self.queue.clear()
         self.next_offset = offset
         self.fail(exc)

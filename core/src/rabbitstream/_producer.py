@@ -346,9 +346,7 @@ class Producer(ProducerBase):
 
     async def _usable_publisher(self, stream: str, name: str | None) -> Publisher:
         if self._loop is not None and self._loop is not asyncio.get_running_loop():
-            raise ClientError(
-                "the producer is used from another event loop than the one it was started in"
-            )
+            raise ClientError("the producer is used from another event loop than the one it was started in")
         pub = self._publishers.get((stream, name))
         if pub is not None and pub.failed is not None:
             # stream deleted / recovery gave up: forget it, a new declare reports the real error

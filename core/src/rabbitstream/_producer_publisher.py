@@ -68,7 +68,9 @@ ConfirmCallback = Callable[[ConfirmationStatus], Union[Awaitable[None], None]]  
 _MISSING: Any = object()
 _ONLY_BYTES = {bytes}
 _INT_MESSAGE = "a message must be bytes or have __bytes__ (RawMessage, AMQPMessage), not int"
-_TYPE_MESSAGE = "message must be bytes, a bytes-like object or have __bytes__ (RawMessage, AMQPMessage), not {}"
+_TYPE_MESSAGE = (
+    "message must be bytes, a bytes-like object or have __bytes__ (RawMessage, AMQPMessage), not {}"
+)
 _PUBLISHING_ID = attrgetter("publishing_id")
 
 
