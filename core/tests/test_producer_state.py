@@ -230,7 +230,7 @@ async def test_send_refuses_non_bytes_messages(bad: Any) -> None:
     with pytest.raises(TypeError, match="message must be bytes"):
         await p.send_batch("s", [bad])
     assert p.unconfirmed("s") == 0
-    await p.send("s", bytearray(b"ok"))  # bytes-likes still accepted  # type: ignore[arg-type]
+    await p.send("s", bytearray(b"ok"))  # type: ignore[arg-type]  # bytes-likes still accepted
     await p.send("s", memoryview(b"ok"))  # type: ignore[arg-type]
     await p.close()
 
