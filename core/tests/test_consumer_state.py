@@ -35,7 +35,7 @@ class FailingConsumer(FakeConsumer):
 def gzip_chunk(messages: list[bytes], chunk_id: int) -> Chunk:
     """A chunk of gzip sub-entries, parsed by a consumer without the gzip plugin."""
     codec = get_registry().compression_codec(1)
-    data = build_chunk(messages, chunk_id=chunk_id, sub_entries=len(messages), codec=codec)
+    data = build_chunk(messages, chunk_id=chunk_id, sub_entries=max(len(messages), 2), codec=codec)
     return parse_chunk(memoryview(data), registry=_NO_PLUGINS)
 
 
