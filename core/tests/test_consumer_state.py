@@ -170,3 +170,22 @@ async def test_run_goes_on_while_a_subscription_is_left() -> None:
     assert not running.done()
     consumer.stop()
     await running  # stop() still just returns
+
+
+async def test_chunk_ending_at_the_requested_offset_is_dropped_with_its_credit() -> None:
+    sub, consumer = make_sub(callback=lambda m, c: None)
+    on_chunk = attach(sub, consumer, skip=3)
+    on_chunk(plain_chunk(msgs(0, 3), 0))  # offsets 0-2, all before 3
+    assert not sub.queue and consumer.client.credits == [(3, 1)]
+    on_chunk(plain_chunk(msgs(3, 2), 3))
+    assert len(sub.queue) == 1
+
+
+async def test_store_tracked_twice_stores_once() -> None:
+    sub, consumer = make_sub(
+        callback=lambda m, c: None, name="ref", tracking=OffsetTracking(messages=100, seconds=60)
+    )
+    sub.chunk_done(sub.gen, 4, 5)
+    sub.store_tracked()
+    sub.store_tracked()  # nothing new: no second StoreOffset frame
+    assert consumer.client.stored == [("ref", "s1", 4)]

@@ -299,3 +299,50 @@ async def test_wait_room_returns_at_once_one_below_the_limit() -> None:
     pub.add(b"c", None, None)
     with pytest.raises(asyncio.TimeoutError):
         await pub.wait_room(1, 0.01)
+
+
+async def test_failed_sub_entry_releases_all_its_messages() -> None:
+    pub, _ = _publisher(limit=10)
+    got: list[tuple[int, int]] = []
+    pub.add_sub_entry(
+        b"\x80\x00\x03\x00\x00\x00\x03\x00\x00\x00\x03abc",
+        3,
+        None,
+        lambda s: got.append((s.message_id, s.response_code)),
+    )
+    assert pub.inflight == 3
+    pub.fail_all(10003)
+    assert got == [(3, 10003)] and pub.inflight == 0  # the window gets its three slots back
+
+
+async def test_expire_at_the_deadline_exactly() -> None:
+    pub, _ = _publisher(confirm_timeout=5.0)
+    got: list[int] = []
+    pub.add(b"x", lambda s: got.append(s.response_code), None)
+    pub.flush()
+    deadline = pub.deadlines[0][0]
+    pub.expire(deadline - 0.001)
+    assert got == []
+    pub.expire(deadline)
+    assert got == [10004] and pub.inflight == 0
+
+
+async def test_confirm_wakes_a_sender_as_soon_as_one_slot_is_free() -> None:
+    pub, peer = _publisher(limit=2)
+    pub.add(b"a", None, None)
+    pub.add(b"b", None, None)
+    pub.flush()
+    await settle()
+    waiting = asyncio.ensure_future(pub.wait_room(1, None))
+    await settle()
+    assert not waiting.done()
+    peer.confirm(1)  # inflight 1 = limit - 1: room for one
+    await asyncio.wait_for(waiting, 0.1)
+
+
+async def test_attach_with_last_sequence_equal_to_next_id_moves_past_it() -> None:
+    pub, peer = _publisher(last_sequence=1)  # the broker already has id 1 of this name
+    pub.add(b"x", None, None)
+    pub.flush()
+    await settle()
+    assert [i for _, i in peer.unconfirmed] == [2]  # id 1 would be dropped as a duplicate
