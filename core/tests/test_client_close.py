@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import pytest
 from rabbitstream import Client
+from rabbitstream.exceptions import ClientError
 from rabbitstream.protocol import _frames as F
 from rabbitstream.protocol._framebase import decode_frame
 from test_connection import ServerPeer
@@ -21,6 +23,7 @@ class ScriptedServer:
         self.reading = True
         self.server: asyncio.AbstractServer | None = None
         self.release = asyncio.Event()
+        self.handlers: set[asyncio.Task[Any]] = set()
 
     async def start(self) -> int:
         self.server = await asyncio.start_server(self.handle, "127.0.0.1", 0)
@@ -30,8 +33,12 @@ class ScriptedServer:
         self.release.set()
         assert self.server is not None
         self.server.close()
+        await asyncio.gather(*self.handlers, return_exceptions=True)
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self.handlers.add(task)
         peer = ServerPeer()
         buf = b""
         try:
@@ -101,3 +108,18 @@ async def test_store_offset_out_of_range_is_a_value_error(server: ScriptedServer
     with pytest.raises(ValueError, match="offset must be in"):  # before the fix: struct.error
         client.store_offset("ref", "s", offset)
     await client.close(timeout=0.2)
+
+
+def test_use_from_another_event_loop_is_a_clear_error() -> None:
+    loop1 = asyncio.new_event_loop()
+    loop2 = asyncio.new_event_loop()
+    server = ScriptedServer()
+    try:
+        client = loop1.run_until_complete(connect(server))
+        with pytest.raises(ClientError, match="another event loop"):  # before: asyncio's generic error
+            loop2.run_until_complete(client.stream_stats("s"))
+        loop1.run_until_complete(client.close(timeout=0.2))
+        loop1.run_until_complete(server.stop())
+    finally:
+        loop1.close()
+        loop2.close()

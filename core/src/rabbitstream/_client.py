@@ -26,6 +26,7 @@ from rabbitstream._transport import (
     StreamProtocol,
 )
 from rabbitstream.exceptions import (
+    ClientError,
     ConnectError,
     ConnectionClosed,
     RabbitStreamError,
@@ -435,6 +436,8 @@ class Client:
         p = self._protocol
         if p.closed:
             raise p._closed_error()
+        if asyncio.get_running_loop() is not self._loop:
+            raise ClientError(f"{what}: the connection to {p.address} belongs to another event loop")
         corr = self._conn.next_correlation_id()
         fut: asyncio.Future[Response] = self._loop.create_future()
         frame = make(corr)
