@@ -10,9 +10,13 @@ from typing import Any
 import pytest
 from rabbitstream import Client
 from rabbitstream.exceptions import ClientError
+from rabbitstream.plugin import Registry
 from rabbitstream.protocol import _frames as F
 from rabbitstream.protocol._framebase import decode_frame
-from test_connection import ServerPeer
+from test_connection import Mech, ServerPeer
+
+#: core only (no plugin installed in the ``core`` session): the test mechanism of test_connection
+_REGISTRY = Registry(sasl={"PLAIN": Mech()})
 
 
 class ScriptedServer:
@@ -73,7 +77,7 @@ async def server() -> object:
 
 async def connect(server: ScriptedServer) -> Client:
     port = await server.start()
-    return await Client.connect("127.0.0.1", port, heartbeat=0, rpc_timeout=5.0)
+    return await Client.connect("127.0.0.1", port, heartbeat=0, rpc_timeout=5.0, registry=_REGISTRY)
 
 
 async def test_close_is_bounded_when_the_peer_stopped_reading(server: ScriptedServer) -> None:
@@ -116,10 +120,13 @@ def test_use_from_another_event_loop_is_a_clear_error() -> None:
     server = ScriptedServer()
     try:
         client = loop1.run_until_complete(connect(server))
-        with pytest.raises(ClientError, match="another event loop"):  # before: asyncio's generic error
-            loop2.run_until_complete(client.stream_stats("s"))
-        loop1.run_until_complete(client.close(timeout=0.2))
-        loop1.run_until_complete(server.stop())
+        try:
+            with pytest.raises(ClientError, match="another event loop"):  # before: asyncio's generic error
+                loop2.run_until_complete(client.stream_stats("s"))
+        finally:
+            loop1.run_until_complete(client.close(timeout=0.2))
     finally:
+        if server.server is not None:
+            loop1.run_until_complete(server.stop())
         loop1.close()
         loop2.close()
