@@ -184,8 +184,6 @@ class Producer(ProducerBase):
         """
         task = self._close_task
         if task is None or task.done():
-            if self._closing:
-                return
             self._closing = True  # at once: a send from here on sees the producer closed
             task = self._close_task = asyncio.get_running_loop().create_task(self._close())
         caller = asyncio.current_task()
