@@ -346,3 +346,19 @@ async def test_attach_with_last_sequence_equal_to_next_id_moves_past_it() -> Non
     pub.flush()
     await settle()
     assert [i for _, i in peer.unconfirmed] == [2]  # id 1 would be dropped as a duplicate
+
+
+async def test_close_after_its_task_was_killed_still_closes() -> None:
+    p = await started()
+    p._close_confirm_wait = 0.3
+    got: list[ConfirmationStatus] = []
+    await p.send("s", b"m1", on_publish_confirm=got.append)
+    closing = asyncio.ensure_future(p.close())
+    await asyncio.sleep(0.05)
+    assert p._close_task is not None
+    p._close_task.cancel()  # e.g. the event loop shutting down
+    with pytest.raises(asyncio.CancelledError):
+        await closing
+    await asyncio.wait_for(p.close(), 2)
+    assert [s.response_code for s in got] == [10003]
+    assert all(peer.is_closed for peer in p.peers)
