@@ -37,6 +37,7 @@ class Ledger:
         self.raised: dict[int, BaseException] = {}
         self.returned: set[int] = set()
         self.next = 0
+        self.use_async = False  # async callbacks: awaited by the publisher's runner task
 
     def keys(self, n: int) -> list[int]:
         ks = list(range(self.next, self.next + n))
@@ -44,6 +45,13 @@ class Ledger:
         return ks
 
     def callback(self, k: int) -> Any:
+        if self.use_async:
+
+            async def acb(status: ConfirmationStatus) -> None:
+                await asyncio.sleep(0)
+                self.calls[k].append(status)
+
+            return acb
         return lambda status: self.calls[k].append(status)
 
     def check(self, seed: int) -> None:
@@ -67,6 +75,7 @@ async def schedule(seed: int) -> None:
         recovery_strategy=NoDelay(True, max_retries=rng.choice([1, 2, 3])),
     )
     ledger = Ledger()
+    ledger.use_async = rng.random() < 0.3
     tasks: list[asyncio.Task[Any]] = []  # the application's calls
     resolvers: list[asyncio.Task[Any]] = []
 

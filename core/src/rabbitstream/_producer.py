@@ -145,6 +145,7 @@ class Producer(ProducerBase):
         self._session = 0  # incremented by each close(): what began before it is stale
         self._close_callers: set[asyncio.Task[Any] | None] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._cb_tasks: set[asyncio.Task[Any]] = set()  # async confirm callback runners
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -223,6 +224,9 @@ class Producer(ProducerBase):
             locator, self._locator = self._locator, None
         if locator is not None:
             await self._close_client(locator)
+        runners = [t for t in self._cb_tasks if t not in self._close_callers]
+        if runners:  # async callbacks of the released messages run before the cancel (bounded)
+            await asyncio.wait(runners, timeout=1.0)
         tasks = [t for t in self._tasks if t not in self._close_callers]
         for t in tasks:
             t.cancel()
@@ -247,6 +251,12 @@ class Producer(ProducerBase):
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _spawn_callbacks(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        task = self._spawn(coro)
+        self._cb_tasks.add(task)
+        task.add_done_callback(self._cb_tasks.discard)
         return task
 
     async def _expire_loop(self, timeout: float) -> None:
@@ -283,7 +293,7 @@ class Producer(ProducerBase):
                 linger=self._linger,
                 confirm_timeout=self._confirm_timeout,
                 filtering=self._filter_value_extractor is not None,
-                spawn=self._spawn,
+                spawn=self._spawn_callbacks,
             )
             session = self._session
             await self._declare(pub)
