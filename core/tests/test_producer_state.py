@@ -362,3 +362,16 @@ async def test_close_after_its_task_was_killed_still_closes() -> None:
     await asyncio.wait_for(p.close(), 2)
     assert [s.response_code for s in got] == [10003]
     assert all(peer.is_closed for peer in p.peers)
+
+
+async def test_close_runs_the_async_callbacks_of_the_messages_it_releases() -> None:
+    p = await started()
+    got: list[int] = []
+
+    async def cb(status: ConfirmationStatus) -> None:
+        await asyncio.sleep(0.01)
+        got.append(status.response_code)
+
+    await p.send("s", b"m1", on_publish_confirm=cb)
+    await p.close()
+    assert got == [10003]  # before: the runner task was cancelled, the coroutine closed unrun
