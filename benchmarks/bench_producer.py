@@ -128,7 +128,7 @@ def _amqp(ours: bool) -> Callable[..., Any]:
         from rabbitstream.amqp import AMQPMessage
     else:
         from rstream import AMQPMessage
-    return AMQPMessage  # type: ignore[no-any-return]
+    return AMQPMessage
 
 
 async def _run_producer(

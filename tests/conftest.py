@@ -101,9 +101,21 @@ def tls_broker() -> TlsBrokerInfo:
     )
 
 
+@pytest.fixture
+def cluster(_cluster_session: ClusterInfo) -> ClusterInfo:
+    """The 3-node cluster with the HAProxy load balancer (mark tests using it ``slow``).
+
+    Checked before each test (local files, milliseconds): a node that an earlier test left broken fails
+    this test at once as an environment error, with the broker's log lines, instead of a 60 s time-out.
+    """
+    broken = _cluster_session.problems()
+    if broken:
+        pytest.fail("cluster test environment broken:\n" + "\n".join(broken), pytrace=False)
+    return _cluster_session
+
+
 @pytest.fixture(scope="session")
-def cluster() -> ClusterInfo:
-    """The 3-node cluster with the HAProxy load balancer (mark tests using it ``slow``)."""
+def _cluster_session() -> ClusterInfo:
     env = _ensure(cluster=True, lb=True)
     cl = env.cluster
     if cl is None:  # pragma: no cover - ensure_broker raises instead

@@ -156,7 +156,7 @@ NODES: dict[str, NodeSpec] = {
             conf=_tls_conf(),
         ),
         *[
-            NodeSpec(f"rabbit_c{i}", "trixie", 5561 + i, 5673 + i, 15673 + i, conf=_cluster_conf(i))
+            NodeSpec(f"rabbit_c{i}", "sid", 5561 + i, 5673 + i, 15673 + i, conf=_cluster_conf(i))
             for i in (1, 2, 3)
         ],
     ]
@@ -309,6 +309,17 @@ def _port_free(port: int) -> bool:
     return True
 
 
+def _ports_taken(spec: NodeSpec, grace: float = 10.0) -> list[int]:
+    """The node's ports still bound after ``grace`` seconds of polling (a VM just killed releases its
+    sockets only when its last thread has exited, after its main thread already shows as a zombie)."""
+    deadline = time.monotonic() + grace
+    while True:
+        taken = [p for p in spec.ports() if not _port_free(p)]
+        if not taken or time.monotonic() > deadline:
+            return taken
+        time.sleep(0.1)
+
+
 def start_nodes(specs: Sequence[NodeSpec], timeout: float = 60.0) -> list[str]:
     """Start the nodes that are not running, in parallel, and wait for their stream ports.
 
@@ -322,7 +333,7 @@ def start_nodes(specs: Sequence[NodeSpec], timeout: float = 60.0) -> list[str]:
         if node_pid(spec) is None:
             todo.append(spec)
     for spec in todo:
-        taken = [p for p in spec.ports() if not _port_free(p)]
+        taken = _ports_taken(spec)
         if taken:
             raise BrokerError(
                 f"port(s) {', '.join(map(str, taken))} needed by node {spec.name} are taken by "
@@ -359,6 +370,7 @@ def kill_node(spec: NodeSpec, timeout: float = 15.0) -> None:
         return
     if not _wait_exit(pid, timeout):
         raise BrokerError(f"node {spec.name} (pid {pid}) did not exit after kill -9")
+    _ports_taken(spec)  # gone for good: its sockets are released too
 
 
 def wait_cluster(specs: Sequence[NodeSpec], timeout: float = 90.0) -> None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import fcntl
 import os
+import shutil
 import sys
 import threading
 import time
@@ -35,7 +36,7 @@ from pathlib import Path
 if not __package__:  # run as a script: make ``tools`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tools import _chroot, _nodes
+from tools import _chroot, _cluster, _nodes
 from tools._chroot import BrokerError
 from tools._nodes import HOST, LB_PORT, NODES, NodeSpec
 
@@ -45,6 +46,7 @@ __all__ = [
     "Environment",
     "NodeEnv",
     "TlsEnv",
+    "cluster_problems",
     "down",
     "ensure_broker",
     "main",
@@ -338,6 +340,18 @@ def _chroot_up(version: str, tls: bool, cluster: bool, lb: bool) -> Environment:
         specs = [NODES[n] for n in CLUSTER]
         _nodes.start_nodes(specs)
         _nodes.wait_cluster(specs)
+        broken = _cluster.problems(specs)
+        if broken:  # left behind by an earlier run: nothing in it is worth keeping
+            why = "\n  ".join(broken)
+            print(f"[broker] cluster state is broken, re-forming it from scratch:\n  {why}", flush=True)
+            for spec in specs:
+                _nodes.stop_node(spec)
+            for spec in specs:
+                shutil.rmtree(spec.root / spec.dir, ignore_errors=True)
+            _nodes.start_nodes(specs)
+            _nodes.wait_cluster(specs)
+        if _cluster.settle(specs):
+            print("[broker] cluster settled (stream coordinator registered on every node)", flush=True)
         if lb:
             _nodes.lb_up(specs)
         cl_env = ClusterEnv("localhost", tuple(_node_env(s) for s in specs), LB_PORT if lb else None, True)
@@ -411,6 +425,11 @@ def node_start(name: str) -> None:
 def node_stop(name: str) -> None:
     """``rabbitmqctl stop`` (falling back to ``kill -9``), waiting for the VM to exit."""
     _nodes.stop_node(_resolve(name))
+
+
+def cluster_problems() -> list[str]:
+    """What is wrong with the launcher's cluster (see :func:`tools._cluster.problems`); empty when healthy."""
+    return _cluster.problems([NODES[n] for n in CLUSTER])
 
 
 def node_kill(name: str) -> None:

@@ -107,9 +107,20 @@ class ClusterInfo:
         _launcher.node_stop(node)
 
     def start(self, node: str) -> None:
-        """Start a node (no-op if running) and wait for its stream port."""
+        """Start a node (no-op if running) and wait for its stream port.
+
+        :raises EnvironmentError: the node came back broken (see :meth:`problems`): the test environment,
+            not the client under test, is at fault, and every later cluster test would time out.
+        """
         self._check()
         _launcher.node_start(node)
+        broken = self.problems()
+        if broken:
+            raise OSError("cluster test environment broken:\n" + "\n".join(broken))
+
+    def problems(self) -> list[str]:
+        """What is wrong with the launcher's cluster, from local files (milliseconds); empty when healthy."""
+        return _launcher.cluster_problems() if self.controllable else []
 
     def node_for_port(self, port: int) -> str:
         """:returns: the node name listening on stream ``port``."""

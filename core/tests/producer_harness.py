@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, ClassVar
 
+import pytest
 from rabbitstream import Producer
+from rabbitstream._connection import _pool
 from rabbitstream.exceptions import ConnectionClosed
 from rabbitstream.recovery import RecoveryStrategy
 
@@ -40,10 +42,26 @@ def publish_ids(frame: bytes) -> tuple[int, list[int]]:
     return pid, out
 
 
+@pytest.fixture(autouse=True)
+def short_close_wait() -> Iterator[None]:
+    """``close()`` waits 5 ms (not 5 s) for confirms that never come (the pool's one close policy);
+    imported by the test modules that use the harness (autouse there)."""
+    saved = _pool.CLOSE_WAIT_TIMEOUT
+    _pool.CLOSE_WAIT_TIMEOUT = 0.005
+    yield
+    _pool.CLOSE_WAIT_TIMEOUT = saved
+
+
+def set_close_wait(seconds: float) -> None:
+    """How long ``close()`` waits for confirms (restored by :func:`short_close_wait`)."""
+    _pool.CLOSE_WAIT_TIMEOUT = seconds
+
+
 class Peer:
     """One connection of the producer: records what is published, confirms on demand."""
 
     frame_max = 1048576
+    publish_version = 2
     is_writing_paused = False
     server_version = (4, 0, 5)
     server_properties: ClassVar[dict[str, str]] = {"version": "4.0.5"}
@@ -133,14 +151,24 @@ class NoDelay(RecoveryStrategy):
         return 0.0
 
 
+class _ScriptedNodes:
+    """Stands for the pool's ``NodeSelector``: every node connection is a new :class:`Peer`."""
+
+    def __init__(self, producer: ScriptedProducer) -> None:
+        self._producer = producer
+
+    async def connect_node(
+        self, wanted: Sequence[tuple[str, int]], name: str, **_: Any
+    ) -> tuple[Any, tuple[str, int]]:
+        return await self._producer._scripted_connect(), wanted[0]
+
+
 class ScriptedProducer(Producer):
     """A Producer whose locator and publishing connections are :class:`Peer` objects.
 
     ``down`` makes every new connection (and the recovery's stream check) fail, so a
     recovery gives up after ``max_retries`` attempts.
     """
-
-    _close_confirm_wait = 0.005
 
     def __init__(self, **kw: Any) -> None:
         kw.setdefault("username", "guest")
@@ -151,26 +179,32 @@ class ScriptedProducer(Producer):
         self.peers: list[Peer] = []
         self.down = False
         self.locator_peer = Peer()
+        # the real ConnectionPool, opening Peers instead of sockets
+        self._pool.locator = self._scripted_locator  # type: ignore[method-assign]
+        self._pool.nodes = _ScriptedNodes(self)  # type: ignore[assignment]
 
-    async def _get_locator(self) -> Any:
-        if self.down:
-            raise ConnectionClosed("broker down")
-        if self.locator_peer.is_closed:
-            self.locator_peer = Peer()
-        self._locator = self.locator_peer  # type: ignore[assignment]
+    async def _scripted_locator(self, *, refuse: bool = False) -> Any:
+        if self.locator_peer.is_closed or self._pool.locator_client is None:
+            if refuse:
+                raise self._pool._closed_error()
+            if self.down:
+                raise ConnectionClosed("broker down")
+            if self.locator_peer.is_closed:
+                self.locator_peer = Peer()
+        self._pool.locator_client = self.locator_peer  # type: ignore[assignment]
         return self.locator_peer
 
-    async def _leader(self, stream: str) -> tuple[str, int]:
-        if self.down:
-            raise ConnectionClosed("broker down")
-        return ("node", 5552)
-
-    async def _open_to(self, leader: tuple[str, int]) -> Any:
+    async def _scripted_connect(self) -> Peer:
         if self.down:
             raise ConnectionClosed("broker down")
         peer = Peer()
         self.peers.append(peer)
         return peer
+
+    async def _leader(self, stream: str) -> tuple[str, int]:
+        if self.down:
+            raise ConnectionClosed("broker down")
+        return ("node", 5552)
 
     async def stream_exists(self, stream: str, on_close_event: bool = False) -> bool:
         if self.down:

@@ -98,11 +98,12 @@ async def test_cancelled_rpc_leaves_no_pending_entry(server: ScriptedServer) -> 
     client = await connect(server)
     call = asyncio.ensure_future(client.stream_stats("s"))  # the scripted peer never answers
     await asyncio.sleep(0.05)
-    assert len(client._protocol.pending) == 1
+    assert client._protocol.pending_requests == 1
     call.cancel()
     with pytest.raises(asyncio.CancelledError):
         await call
-    assert client._protocol.pending == {}  # before the fix: the entry stayed until the connection closed
+    # before the fix: the entry stayed until the connection closed
+    assert client._protocol.pending_requests == 0
     await client.close(timeout=0.2)
 
 

@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from rabbitstream._consumer_sub import Subscription, context_unused
-from rabbitstream._consumer_types import (
+from rabbitstream._consumer._introspect import context_unused
+from rabbitstream._consumer._sub import Subscription
+from rabbitstream._consumer._types import (
     CreditPolicy,
     MessageContext,
     build_subscription_properties,

@@ -1,7 +1,7 @@
 """Seeded random schedules of one subscription (issue #14, "beyond the list").
 
 A simulated stream of chunks (some compressed with a codec that is not installed) is delivered to a
-:class:`~rabbitstream._consumer_sub.Subscription` consumed by a callback worker, ``MessageStream``
+:class:`~rabbitstream._consumer._sub.Subscription` consumed by a callback worker, ``MessageStream``
 or ``BatchStream``, with automatic offset tracking, interleaved with connection cuts and
 re-subscriptions from :meth:`Subscription.resume_spec` (the broker re-delivers from the chunk holding
 that offset, as osiris does).  Invariants: **every record delivered at most once, in order, with no
@@ -16,8 +16,8 @@ import os
 import random
 from typing import Any
 
-from rabbitstream._consumer_iter import BatchStream, MessageStream
-from rabbitstream._consumer_types import OffsetTracking
+from rabbitstream._consumer._iter import BatchStream, MessageStream
+from rabbitstream._consumer._types import OffsetTracking
 from rabbitstream.exceptions import ConnectionClosed
 from rabbitstream.plugin import PluginNotFoundError
 from test_consumer_state import FailingConsumer, gzip_chunk, plain_chunk

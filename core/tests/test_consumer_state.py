@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 from rabbitstream import Consumer
-from rabbitstream._consumer_iter import BatchStream, MessageStream
-from rabbitstream._consumer_sub import Subscription
-from rabbitstream._consumer_types import OffsetTracking
+from rabbitstream._consumer._base import _SubscriptionRecovery
+from rabbitstream._consumer._iter import BatchStream, MessageStream
+from rabbitstream._consumer._sub import Subscription
+from rabbitstream._consumer._types import OffsetTracking
 from rabbitstream.exceptions import ConnectionClosed
 from rabbitstream.plugin import PluginNotFoundError, Registry
 from rabbitstream.protocol._chunk import Chunk, parse_chunk
@@ -156,6 +157,11 @@ class _Sub:
         self.error = exc
 
 
+async def handle_loss(consumer: Consumer, reason: str, subs: list[Any], error: BaseException) -> None:
+    """What the consumer's recovery loop does with subscriptions whose connection was lost."""
+    await consumer._recovery.handle_loss([_SubscriptionRecovery(consumer, s) for s in subs], reason, error)
+
+
 async def test_run_raises_when_the_connection_is_lost_without_recovery() -> None:
     consumer = Consumer(
         "localhost", username="u", password="p", recovery_strategy=BackOffRecoveryStrategy(False)
@@ -165,7 +171,7 @@ async def test_run_raises_when_the_connection_is_lost_without_recovery() -> None
     running = asyncio.ensure_future(consumer.run())
     await asyncio.sleep(0)
     lost = ConnectionClosed("connection lost")
-    await consumer._handle_loss("Connection Closed", [sub], lost)
+    await handle_loss(consumer, "Connection Closed", [sub], lost)
     with pytest.raises(ConnectionClosed):  # before the fix: run() never returned
         await asyncio.wait_for(running, 1)
     assert sub.error is lost
@@ -178,7 +184,7 @@ async def test_run_goes_on_while_a_subscription_is_left() -> None:
     subs: list[Any] = [_Sub(1), _Sub(2)]
     consumer._subs = {1: subs[0], 2: subs[1]}
     running = asyncio.ensure_future(consumer.run())
-    await consumer._handle_loss("Connection Closed", [subs[0]], ConnectionClosed("lost"))
+    await handle_loss(consumer, "Connection Closed", [subs[0]], ConnectionClosed("lost"))
     await asyncio.sleep(0.01)
     assert not running.done()
     consumer.stop()

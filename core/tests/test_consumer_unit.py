@@ -7,9 +7,10 @@ import pickle
 from typing import Any
 
 import pytest
-from rabbitstream._consumer_iter import BatchStream, MessageStream
-from rabbitstream._consumer_sub import Subscription, is_async_callable
-from rabbitstream._consumer_types import (
+from rabbitstream._consumer._introspect import is_async_callable
+from rabbitstream._consumer._iter import BatchStream, MessageStream
+from rabbitstream._consumer._sub import Subscription
+from rabbitstream._consumer._types import (
     CreditPolicy,
     MessageBatch,
     MessageContext,

@@ -227,3 +227,62 @@ def test_broken_plugin_logged(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING)
     with pytest.raises(RuntimeError, match="real bug"):
         build_registry(autoload=False, plugins=[Bad()])
+
+
+class _Misspelt:
+    @hookimpl
+    def rabbitstream_compresion_codecs(self) -> list[_Codec]:  # misspelt: no such hook
+        return [_Codec(7, "typo")]
+
+
+class _WrongArgs:
+    @hookimpl
+    def rabbitstream_compression_codecs(self, config: object) -> list[_Codec]:  # the spec takes none
+        return [_Codec(8, "args")]
+
+
+def test_invalid_plugins_logged_and_skipped(caplog: pytest.LogCaptureFixture) -> None:
+    """A plugin with a misspelt hook or a hook signature the spec lacks is logged (naming where it
+    comes from) and skipped; the valid plugins still make a registry (issue #13, point 5)."""
+    caplog.set_level(logging.WARNING, logger="rabbitstream.plugin")
+    reg = build_registry(autoload=False, plugins=[_Misspelt(), _WrongArgs(), _PluginA()])
+    assert sorted(reg.compression) == [6]
+    text = caplog.text
+    assert "rabbitstream_compresion_codecs" in text and "_Misspelt" in text
+    assert "(registered in code) is invalid and is skipped" in text
+    assert [p.name for p in reg.plugins if "_Misspelt" in p.name or "_WrongArgs" in p.name] == []
+
+
+def test_hookspec_marker_is_private() -> None:
+    import rabbitstream.plugin
+
+    assert "hookspec" not in rabbitstream.plugin.__all__
+    assert not hasattr(rabbitstream.plugin, "hookspec")
+
+
+def test_message_codec_contract_helper() -> None:
+    from rabbitstream.testing import check_message_codec
+
+    class Upper:
+        name = "upper"
+
+        def encode(self, message: str) -> bytes:
+            return message.upper().encode()
+
+        def decode(self, data: bytes | memoryview) -> str:
+            return bytes(data).decode()
+
+    check_message_codec(Upper(), ["ABC", ""])
+    with pytest.raises(AssertionError, match="came back as 'ABC'"):
+        check_message_codec(Upper(), ["abc"])
+
+
+def test_disabled_plugins_env_names_are_stripped(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``RABBITSTREAM_DISABLED_PLUGINS="zstd, lz4"`` blocks ``lz4`` too (issue #14)."""
+    from rabbitstream.plugin._manager import PluginHost
+
+    monkeypatch.setenv("RABBITSTREAM_DISABLED_PLUGINS", "zstd, lz4 ,, gzip")
+    host = PluginHost()
+    host.load(autoload=False)
+    assert [n for n in ("zstd", "lz4", "gzip") if host.pm.is_blocked(n)] == ["zstd", "lz4", "gzip"]
+    assert not host.pm.is_blocked("") and not host.pm.is_blocked(" lz4")

@@ -17,7 +17,7 @@ import random
 from collections import defaultdict
 from typing import Any
 
-from producer_harness import NoDelay, ScriptedProducer
+from producer_harness import NoDelay, ScriptedProducer, short_close_wait  # noqa: F401 (autouse fixture)
 from rabbitstream.utils import ConfirmationStatus, RawMessage
 
 SCHEDULES = int(os.environ.get("RABBITSTREAM_SCHEDULES", "2000"))

@@ -7,7 +7,7 @@ import struct
 from typing import Any
 
 import pytest
-from rabbitstream._producer_publisher import Publisher
+from rabbitstream._producer._publisher import Publisher
 from rabbitstream.utils import ConfirmationStatus, RawMessage
 
 

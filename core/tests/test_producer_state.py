@@ -8,9 +8,9 @@ import asyncio
 from typing import Any
 
 import pytest
-from producer_harness import Peer, ScriptedProducer
-from rabbitstream._producer import ProducerClosedError
-from rabbitstream._producer_publisher import Publisher
+from producer_harness import Peer, ScriptedProducer, set_close_wait, short_close_wait  # noqa: F401 (autouse fixture)
+from rabbitstream._producer._producer import ProducerClosedError
+from rabbitstream._producer._publisher import Publisher
 from rabbitstream.exceptions import ClientError
 from rabbitstream.utils import ConfirmationStatus, RawMessage
 
@@ -92,7 +92,7 @@ async def test_publisher_declared_while_closing_is_not_left_behind() -> None:
 
 async def test_cancelled_close_still_closes() -> None:
     p = await started()
-    p._close_confirm_wait = 0.3  # no confirm comes: close() waits this long first
+    set_close_wait(0.3)  # no confirm comes: close() waits this long first
     got: list[ConfirmationStatus] = []
     await p.send("s", b"m1", on_publish_confirm=got.append)
     closing = asyncio.ensure_future(p.close())
@@ -350,7 +350,7 @@ async def test_attach_with_last_sequence_equal_to_next_id_moves_past_it() -> Non
 
 async def test_close_after_its_task_was_killed_still_closes() -> None:
     p = await started()
-    p._close_confirm_wait = 0.3
+    set_close_wait(0.3)
     got: list[ConfirmationStatus] = []
     await p.send("s", b"m1", on_publish_confirm=got.append)
     closing = asyncio.ensure_future(p.close())

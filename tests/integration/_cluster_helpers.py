@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from rabbitstream import Client, ConsumerOffsetSpecification, OffsetType, Producer
+from rabbitstream._connection import DISCONNECTED, FAILED, RECOVERED, StateChange
 from rabbitstream._consumer import Consumer
-from rabbitstream._locator import DISCONNECTED, FAILED, RECOVERED, StateChange
 from rabbitstream.recovery import BackOffRecoveryStrategy
 
 __all__ = [

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from rabbitstream._client import Client
+from rabbitstream._connection import Client
 from rabbitstream.exceptions import (
     ConnectError,
     ConnectionClosed,

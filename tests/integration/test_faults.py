@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from _cluster_helpers import Workload, assert_clean, until
 from rabbitstream import Client
-from rabbitstream._locator import DISCONNECTED
+from rabbitstream._connection import DISCONNECTED
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from _cluster_helpers import Workload, assert_clean, haproxy, report, stream_members, wait_members
 from rabbitstream import Client, ConsumerOffsetSpecification, OffsetType, Producer
+from rabbitstream._connection import RECOVERED
 from rabbitstream._consumer import Consumer
-from rabbitstream._locator import RECOVERED
 from rabbitstream.exceptions import BrokerResolutionMaxRetryError
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

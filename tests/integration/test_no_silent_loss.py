@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from _producer_helpers import ConfirmLog
 from rabbitstream import BackOffRecoveryStrategy, Client, Consumer, Producer, RawMessage
-from rabbitstream._consumer_types import OffsetTracking
-from rabbitstream._producer import ProducerClosedError
+from rabbitstream._consumer._types import OffsetTracking
+from rabbitstream._producer._producer import ProducerClosedError
 from rabbitstream.constants import ConsumerOffsetSpecification, OffsetType
 from rabbitstream.exceptions import ClientError
 from rabbitstream.plugin import PluginNotFoundError, get_registry

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from _producer_helpers import ConfirmLog, read_stream
 from rabbitstream import Client, ConfirmationStatus, Producer, RawMessage
-from rabbitstream._producer import EnqueueTimeoutError, ProducerClosedError
+from rabbitstream._producer._producer import EnqueueTimeoutError, ProducerClosedError
 from rabbitstream.exceptions import FrameTooLargeError, StreamAlreadyExists, StreamDoesNotExist
 from rabbitstream.plugin import get_registry
 

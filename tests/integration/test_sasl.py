@@ -15,7 +15,7 @@ for _src in sorted(_ROOT.glob("plugins/*/*/src")):  # source plugins win over st
     if str(_src) not in sys.path:
         sys.path.insert(0, str(_src))
 
-from rabbitstream._client import Client  # noqa: E402
+from rabbitstream._connection import Client  # noqa: E402
 from rabbitstream.exceptions import (  # noqa: E402
     AuthenticationFailure,
     ConnectError,

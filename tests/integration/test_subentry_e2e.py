@@ -349,3 +349,41 @@ async def test_custom_compression_code_refused_by_new_brokers(
                 await producer.send_sub_entry(unique_stream_name, [b"a", b"b"], compression_type="xor")
         finally:
             await producer.delete_stream(unique_stream_name)
+
+
+async def test_consuming_sub_entry_bombs_is_bounded(broker: Any, stream: str) -> None:
+    """Issue #14: one Publish frame of 16 gzip sub-entries of 65,535 empty records (~5 KB, one
+    chunk) is consumed a sub-entry at a time: the consumer's peak traced memory stays far below
+    the ~200 MiB it took when every record of the chunk was cut before the first was delivered."""
+    import struct
+    import tracemalloc
+
+    from rabbitstream import Client
+    from rabbitstream.protocol._subentry import encode_sub_entry
+
+    n, per = 16, 0xFFFF
+    entry = encode_sub_entry([b""] * per, get_registry().compression_codec(1))
+    body = struct.pack(">BI", 0, n) + b"".join(struct.pack(">Q", i + 1) + entry for i in range(n))
+    frame = struct.pack(">IHH", 4 + len(body), 0x0002, 1) + body
+    confirmed: list[int] = []
+    async with await Client.connect(broker.host, broker.port, username=broker.username,
+                                    password=broker.password) as client:  # fmt: skip
+        await client.declare_publisher(0, None, stream)
+        client.set_publisher_handlers(0, confirmed.extend, lambda errors: None)
+        client.write(frame)
+        await wait_for(lambda: len(confirmed) == n)
+    count = [0]
+
+    def cb(msg: Any, ctx: Any) -> None:
+        count[0] += 1
+
+    tracemalloc.start()
+    try:
+        async with make_consumer(broker) as c:
+            await c.subscribe(stream, cb, offset_specification=ConsumerOffsetSpecification(OffsetType.FIRST))
+            await wait_for(lambda: count[0] >= n * per, timeout=60)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert count[0] == n * per
+    assert peak < 48 * 1024 * 1024, peak

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from rabbitstream import RouteType, SuperStreamCreationOption, SuperStreamProducer
-from rabbitstream._client import Client
+from rabbitstream._connection import Client
 from rabbitstream.exceptions import StreamAlreadyExists, StreamDoesNotExist
 from rabbitstream.plugin import build_registry, get_registry, hookimpl
 from rabbitstream.superstream import (

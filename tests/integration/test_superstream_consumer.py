@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from rabbitstream import RouteType, SuperStreamConsumer, SuperStreamCreationOption, SuperStreamProducer
-from rabbitstream._consumer_types import MessageContext
+from rabbitstream._consumer._types import MessageContext
 from rabbitstream.constants import ConsumerOffsetSpecification, OffsetType
 from rabbitstream.exceptions import OffsetNotFound, StreamDoesNotExist
 from rabbitstream.utils import FilterConfiguration

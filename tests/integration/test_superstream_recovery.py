@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from rabbitstream import RouteType, SuperStreamConsumer, SuperStreamProducer
-from rabbitstream._consumer_types import MessageContext
+from rabbitstream._consumer._types import MessageContext
 from rabbitstream.recovery import BackOffRecoveryStrategy
 from rabbitstream.utils import ConfirmationStatus
 

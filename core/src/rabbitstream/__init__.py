@@ -11,7 +11,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from rabbitstream._version import __version__ as __version__
+
 __license__ = "MIT"
 
 #: public name -> defining module (relative to this package)
@@ -24,7 +25,7 @@ _EXPORTS: dict[str, str] = {
     "amqp_decoder_str": "amqp",
     "RawMessage": "utils",
     # clients
-    "Client": "_client",
+    "Client": "_connection",
     "Producer": "_producer",
     "Consumer": "_consumer",
     "MessageContext": "_consumer",
@@ -32,8 +33,8 @@ _EXPORTS: dict[str, str] = {
     "MessageBatch": "_consumer",
     "CreditPolicy": "_consumer",
     "OffsetTracking": "_consumer",
-    "SuperStreamProducer": "_superstream_producer",
-    "SuperStreamConsumer": "_superstream_consumer",
+    "SuperStreamProducer": "_superstream",
+    "SuperStreamConsumer": "_superstream",
     "RouteType": "superstream",
     "SuperStreamCreationOption": "superstream",
     # values
@@ -48,7 +49,7 @@ _EXPORTS: dict[str, str] = {
     "CompressionType": "compression",
     "BackOffRecoveryStrategy": "recovery",
     "RecoveryStrategy": "recovery",
-    "StateChange": "_locator",
+    "StateChange": "_connection",
     # errors
     "RabbitStreamError": "exceptions",
     "ServerError": "exceptions",
@@ -76,17 +77,17 @@ _SUBMODULES = {
 }
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
-    from rabbitstream._client import Client as Client
+    from rabbitstream._connection import Client as Client
+    from rabbitstream._connection import StateChange as StateChange
     from rabbitstream._consumer import Consumer as Consumer
     from rabbitstream._consumer import CreditPolicy as CreditPolicy
     from rabbitstream._consumer import EventContext as EventContext
     from rabbitstream._consumer import MessageBatch as MessageBatch
     from rabbitstream._consumer import MessageContext as MessageContext
     from rabbitstream._consumer import OffsetTracking as OffsetTracking
-    from rabbitstream._locator import StateChange as StateChange
     from rabbitstream._producer import Producer as Producer
-    from rabbitstream._superstream_consumer import SuperStreamConsumer as SuperStreamConsumer
-    from rabbitstream._superstream_producer import SuperStreamProducer as SuperStreamProducer
+    from rabbitstream._superstream import SuperStreamConsumer as SuperStreamConsumer
+    from rabbitstream._superstream import SuperStreamProducer as SuperStreamProducer
     from rabbitstream.amqp import AMQPMessage as AMQPMessage
     from rabbitstream.amqp import Header as Header
     from rabbitstream.amqp import Properties as Properties

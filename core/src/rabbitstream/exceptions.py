@@ -26,7 +26,9 @@ __all__ = [
     "DecodeError",
     "FrameTooLarge",
     "FrameTooLargeError",
+    "InboundFrameTooLarge",
     "InternalError",
+    "InvalidArgument",
     "LeaderNotAvailable",
     "LocalProtocolError",
     "MaxConsumersPerInstance",
@@ -295,6 +297,10 @@ class LocalProtocolError(ProtocolError):
     """We were about to send something invalid; nothing was sent."""
 
 
+class InvalidArgument(LocalProtocolError, ValueError):
+    """An argument we cannot send as given (a NUL in a SASL password, ...); nothing was sent."""
+
+
 class FrameTooLargeError(LocalProtocolError):
     """An outgoing frame exceeds the negotiated ``frame_max``.
 
@@ -309,6 +315,22 @@ class FrameTooLargeError(LocalProtocolError):
 
 class RemoteProtocolError(ProtocolError):
     """The broker sent something malformed or unexpected."""
+
+
+class InboundFrameTooLarge(RemoteProtocolError):
+    """The broker announced a frame larger than the client's ``max_inbound_frame_size``.
+
+    ``size`` is the announced frame size (without its 4-byte size prefix), ``limit`` the cap.
+    The connection is closed before the frame is buffered.
+    """
+
+    def __init__(self, size: int, limit: int) -> None:
+        self.size = size
+        self.limit = limit
+        super().__init__(
+            f"the broker sent a frame of {size} bytes, over the inbound limit of {limit} bytes "
+            "(max_inbound_frame_size)"
+        )
 
 
 class DecodeError(RemoteProtocolError, ValueError):

@@ -39,12 +39,15 @@ class RecoveryStrategy(abc.ABC):
 
     @property
     def is_enabled(self) -> bool:
+        """Whether recovery runs when a connection is lost (rstream API)."""
         return self._enabled
 
     def enable(self) -> None:
+        """Turn recovery on."""
         self._enabled = True
 
     def disable(self) -> None:
+        """Turn recovery off: a lost connection stays lost."""
         self._enabled = False
 
     @abc.abstractmethod
@@ -98,5 +101,7 @@ class BackOffRecoveryStrategy(RecoveryStrategy):
         self.max_delay = max_delay
 
     def delay(self, attempt: int) -> float:
+        """``initial_delay`` doubled per attempt and capped at ``max_delay``, plus a random jitter of at most
+        ``min(jitter, that delay)`` seconds."""
         base: float = min(self.initial_delay * 2.0 ** max(attempt - 1, 0), self.max_delay)
         return base + random.uniform(0, min(self.jitter, base))

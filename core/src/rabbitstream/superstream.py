@@ -27,8 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from rabbitstream.exceptions import ClientError
-from rabbitstream.plugin import Registry, SuperStreamMetadata, get_registry
-from rabbitstream.plugin import RoutingStrategy as PluginRoutingStrategy
+from rabbitstream.plugin import PartitionRouter, Registry, SuperStreamMetadata, get_registry
 
 __all__ = [
     "NO_ROUTE_FOUND",
@@ -276,7 +275,7 @@ class RoutingStrategy(abc.ABC):
     """rstream's routing ABC: pick the partitions of a *message*.
 
     Subclass it for routing that needs the whole message; for routing by key,
-    prefer a plugin strategy (:class:`rabbitstream.plugin.RoutingStrategy`).
+    prefer a plugin strategy (:class:`rabbitstream.plugin.PartitionRouter`).
     """
 
     @abc.abstractmethod
@@ -297,7 +296,7 @@ class PluginStrategyAdapter(RoutingStrategy):
     def __init__(
         self,
         routing_key_extractor: Callable[[Any], Any],
-        strategy: str | PluginRoutingStrategy,
+        strategy: str | PartitionRouter,
         *,
         registry: Registry | None = None,
     ) -> None:
@@ -305,7 +304,7 @@ class PluginStrategyAdapter(RoutingStrategy):
         self.routingKeyExtractor = routing_key_extractor  # rstream's attribute name
         if isinstance(strategy, str):
             strategy = (registry or get_registry()).routing_strategy(strategy)
-        self.strategy: PluginRoutingStrategy = strategy
+        self.strategy: PartitionRouter = strategy
 
     async def route(self, message: Any, metadata: Metadata | SuperStreamMetadata) -> list[str]:
         key = str(await call_extractor(self.routing_key_extractor, message))

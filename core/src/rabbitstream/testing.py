@@ -21,20 +21,26 @@ itself; pytest is not needed to import it.
 
 from __future__ import annotations
 
+import hashlib
 import random
 import struct
 import zlib
 from collections.abc import Callable, Sequence
+from typing import Any
 
-from rabbitstream.plugin import CompressionCodec, Registry
+from rabbitstream.plugin import CompressionCodec, MessageCodec, Registry
 
 __all__ = [
+    "GOLDEN_PAYLOAD_SHA256",
+    "GOLDEN_PAYLOAD_SIZE",
     "CompressionCodecContract",
     "build_chunk",
     "build_entries",
     "check_codes_unique",
     "check_compression_codec",
+    "check_message_codec",
     "contract_payloads",
+    "golden_payload",
 ]
 
 _CHUNK_HEADER = struct.Struct(">BBHIqQQIIIB3x")
@@ -122,6 +128,29 @@ def contract_payloads(large_size: int = 5 * 1024 * 1024, seed: int = 1) -> dict[
     }
 
 
+#: SHA-256 and size of :func:`golden_payload` (the compression plugins' golden files were made from it).
+GOLDEN_PAYLOAD_SHA256 = "1fa2ff50e94a7f283007ba8ef540880463725d3abcf9bcf53e1b6eeaf32b5405"
+GOLDEN_PAYLOAD_SIZE = 73658
+
+
+def golden_payload() -> bytes:
+    """The payload every compression plugin's golden files (made with the reference CLIs) hold:
+    800 ``[size:uint32, JSON-like message]`` records, 73,658 bytes (more than one 64 KiB block)."""
+    rng = random.Random(20240601)
+    parts = []
+    for i in range(800):
+        msg = b'{"id": %d, "sensor": "s-%d", "value": %d, "unit": "C", "pad": "%s"}' % (
+            i,
+            rng.randrange(50),
+            rng.randrange(100000),
+            b"x" * rng.randrange(40),
+        )
+        parts.append(_U32.pack(len(msg)) + msg)
+    data = b"".join(parts)
+    assert hashlib.sha256(data).hexdigest() == GOLDEN_PAYLOAD_SHA256, "golden payload generator drifted"
+    return data
+
+
 def _raises(fn: Callable[[], object]) -> BaseException | None:
     try:
         fn()
@@ -197,6 +226,22 @@ def check_compression_codec(codec: CompressionCodec, *, large_size: int = 5 * 10
     _check_wrong_sizes(codec, payloads["one byte"])
     _check_corrupt(codec, payloads["records"])
     _check_bounded(codec)
+
+
+def check_message_codec(codec: MessageCodec, messages: Sequence[Any]) -> None:
+    """Contract of a message codec: a ``name``; ``decode(encode(m)) == m`` for every message, from
+    ``bytes`` and from ``memoryview`` (what a consumer hands to a decoder); ``encode`` gives ``bytes``.
+
+    Message codecs never reach the broker, so a codec that passes works on every broker version.
+    """
+    assert isinstance(codec.name, str) and codec.name, "a message codec needs a non-empty name"
+    assert messages, "give at least one message"
+    for message in messages:
+        data = codec.encode(message)
+        assert type(data) is bytes, f"{codec.name}: encode must return bytes, not {type(data).__name__}"
+        for view in (data, memoryview(data)):
+            back = codec.decode(view)
+            assert back == message, f"{codec.name}: {message!r} came back as {back!r}"
 
 
 def check_codes_unique(registry: Registry) -> None:

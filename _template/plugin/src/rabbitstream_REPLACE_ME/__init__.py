@@ -2,33 +2,36 @@
 
 Keep only the hooks you implement; each returns a list of objects that satisfy the
 matching Protocol in :mod:`rabbitstream.plugin` (``CompressionCodec``,
-``MessageCodec``, ``SaslMechanism``, ``RoutingStrategy``).  Hooks are called once,
+``MessageCodec``, ``SaslAuthenticator``, ``PartitionRouter``).  Hooks are called once,
 when the registry is built, never per message.
+
+The example is a message codec (how application messages become stream entries): it runs in the
+client only, so it works on every broker.  A compression codec would need a wire code, and
+RabbitMQ 4.3.5+ refuses the codes above 4 (gzip, snappy, lz4, zstd are taken).
 """
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from rabbitstream.plugin import hookimpl
 
-__all__ = ["ReplaceMeCodec", "rabbitstream_compression_codecs"]
+__all__ = ["ReplaceMeCodec", "rabbitstream_message_codecs"]
 
 
 class ReplaceMeCodec:
-    """<REPLACE ME>: a sub-entry compression codec (wire codes 5-7 are free)."""
+    """<REPLACE ME>: messages are JSON values stored as UTF-8 text."""
 
-    code = 5
     name = "REPLACE_ME"
 
-    def compress(self, data: bytes) -> bytes:
-        return bytes(data)
+    def encode(self, message: Any) -> bytes:
+        return json.dumps(message, separators=(",", ":")).encode()
 
-    def decompress(self, data: bytes | memoryview, uncompressed_size: int) -> bytes:
-        out = bytes(data)
-        if len(out) != uncompressed_size:
-            raise ValueError(f"expected {uncompressed_size} bytes, got {len(out)}")
-        return out
+    def decode(self, data: bytes | memoryview) -> Any:
+        return json.loads(bytes(data))
 
 
 @hookimpl
-def rabbitstream_compression_codecs() -> list[ReplaceMeCodec]:
+def rabbitstream_message_codecs() -> list[ReplaceMeCodec]:
     return [ReplaceMeCodec()]

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from rabbitstream.plugin._manager import (
     DuplicatePluginError,
+    PluginAttributeError,
     PluginHost,
     PluginInfo,
     PluginNotFoundError,
@@ -36,12 +37,12 @@ from rabbitstream.plugin._manager import (
     get_registry,
     reset_registry,
 )
-from rabbitstream.plugin._spec import NAME, hookimpl, hookspec
+from rabbitstream.plugin._spec import NAME, hookimpl
 from rabbitstream.plugin._types import (
     CompressionCodec,
     MessageCodec,
-    RoutingStrategy,
-    SaslMechanism,
+    PartitionRouter,
+    SaslAuthenticator,
     SuperStreamMetadata,
 )
 
@@ -50,16 +51,16 @@ __all__ = [
     "CompressionCodec",
     "DuplicatePluginError",
     "MessageCodec",
+    "PluginAttributeError",
     "PluginHost",
     "PluginInfo",
     "PluginNotFoundError",
     "Registry",
-    "RoutingStrategy",
-    "SaslMechanism",
+    "PartitionRouter",
+    "SaslAuthenticator",
     "SuperStreamMetadata",
     "build_registry",
     "get_registry",
     "hookimpl",
-    "hookspec",
     "reset_registry",
 ]

@@ -17,12 +17,13 @@ from rabbitstream.plugin import _spec
 from rabbitstream.plugin._types import (
     CompressionCodec,
     MessageCodec,
-    RoutingStrategy,
-    SaslMechanism,
+    PartitionRouter,
+    SaslAuthenticator,
 )
 
 __all__ = [
     "DuplicatePluginError",
+    "PluginAttributeError",
     "PluginHost",
     "PluginInfo",
     "PluginNotFoundError",
@@ -37,23 +38,24 @@ log = logging.getLogger("rabbitstream.plugin")
 DISABLE_AUTOLOAD_ENV = "RABBITSTREAM_DISABLE_PLUGIN_AUTOLOAD"
 DISABLED_PLUGINS_ENV = "RABBITSTREAM_DISABLED_PLUGINS"
 
-#: Which distribution to install for a well-known capability.
-_INSTALL_HINTS: dict[tuple[str, object], str] = {
-    ("compression", 1): "rabbitstream-gzip (pip install rabbitstream)",
-    ("compression", 2): "rabbitstream-snappy (pip install 'rabbitstream[snappy]')",
-    ("compression", 3): "rabbitstream-lz4 (pip install 'rabbitstream[lz4]')",
-    ("compression", 4): "rabbitstream-zstd (pip install 'rabbitstream[zstd]')",
-    ("compression", "gzip"): "rabbitstream-gzip (pip install rabbitstream)",
-    ("compression", "snappy"): "rabbitstream-snappy (pip install 'rabbitstream[snappy]')",
-    ("compression", "lz4"): "rabbitstream-lz4 (pip install 'rabbitstream[lz4]')",
-    ("compression", "zstd"): "rabbitstream-zstd (pip install 'rabbitstream[zstd]')",
-    ("message codec", "amqp"): "rabbitstream-amqp (pip install rabbitstream)",
-    ("message codec", "binary"): "rabbitstream-binary (pip install rabbitstream)",
-    ("SASL mechanism", "PLAIN"): "rabbitstream-plain (pip install rabbitstream)",
-    ("SASL mechanism", "EXTERNAL"): "rabbitstream-external (pip install rabbitstream)",
-    ("routing strategy", "hash"): "rabbitstream-hash (pip install rabbitstream)",
-    ("routing strategy", "key"): "rabbitstream-key (pip install rabbitstream)",
-}
+#: The wire codes of the standard sub-entry compression types (a protocol fact): code -> name.
+_COMPRESSION_NAMES: Mapping[int, str] = MappingProxyType({1: "gzip", 2: "snappy", 3: "lz4", 4: "zstd"})
+
+
+def install_hint(kind: str, key: object) -> str | None:
+    """Which distribution to install for a missing capability, or ``None`` when unknown.
+
+    Derived from the plugin naming convention (``docs/plugins.md``), not from a list of plugins:
+    the plugin providing the capability named ``<name>`` is the distribution ``rabbitstream-<name>``,
+    installable as the umbrella extra ``rabbitstream[<name>]`` (the umbrella's
+    ``[project.optional-dependencies]`` is the one table of plugins: a new plugin adds its line
+    there, core does not change).  Compression codes map to names through the protocol's codes.
+    """
+    name: object = _COMPRESSION_NAMES.get(key) if kind == "compression" and isinstance(key, int) else key
+    if not isinstance(name, str) or not name.replace("-", "").replace("_", "").isalnum():
+        return None
+    plugin = name.lower()
+    return f"rabbitstream-{plugin} (pip install 'rabbitstream[{plugin}]')"
 
 
 class PluginNotFoundError(LookupError):
@@ -62,12 +64,26 @@ class PluginNotFoundError(LookupError):
     def __init__(self, kind: str, key: object, available: Iterable[object]) -> None:
         self.kind = kind
         self.key = key
-        hint = _INSTALL_HINTS.get((kind, key))
-        have = ", ".join(sorted(map(str, available))) or "none"
+        self.available = tuple(available)
+        hint = install_hint(kind, key)
+        have = ", ".join(sorted(map(str, self.available))) or "none"
         msg = f"no {kind} {key!r} is installed (installed: {have})"
         if hint:
             msg += f"; install {hint}"
         super().__init__(msg)
+
+
+class PluginAttributeError(PluginNotFoundError, AttributeError):
+    """A module attribute provided by a plugin that is not installed (``rabbitstream.AMQPMessage``
+    without ``rabbitstream-amqp``): an ``AttributeError``, so that ``hasattr``, ``getattr(m, n, None)``
+    and ``from m import *`` treat it as a missing attribute, whose message names what to install."""
+
+    def __init__(
+        self, kind: str, key: object, available: Iterable[object], *, module: str, attribute: str
+    ) -> None:
+        super().__init__(kind, key, available)
+        self.args = (f"module {module!r} has no attribute {attribute!r}: {self.args[0]}",)
+        self.name = attribute
 
 
 class DuplicatePluginError(RuntimeError):
@@ -112,8 +128,8 @@ class Registry:
 
     compression: Mapping[int, CompressionCodec] = field(default_factory=dict)
     message_codecs: Mapping[str, MessageCodec] = field(default_factory=dict)
-    sasl: Mapping[str, SaslMechanism] = field(default_factory=dict)
-    routing: Mapping[str, RoutingStrategy] = field(default_factory=dict)
+    sasl: Mapping[str, SaslAuthenticator] = field(default_factory=dict)
+    routing: Mapping[str, PartitionRouter] = field(default_factory=dict)
     plugins: tuple[PluginInfo, ...] = ()
     #: ``(kind, key) -> provider`` for error messages and ``plugins`` listings.
     providers: Mapping[tuple[str, object], str] = field(default_factory=dict)
@@ -129,11 +145,11 @@ class Registry:
         """The message codec called ``name``."""
         return _lookup("message codec", self.message_codecs, name)
 
-    def sasl_mechanism(self, name: str) -> SaslMechanism:
+    def sasl_mechanism(self, name: str) -> SaslAuthenticator:
         """The SASL mechanism called ``name`` (e.g. ``"PLAIN"``)."""
         return _lookup("SASL mechanism", self.sasl, name)
 
-    def routing_strategy(self, name: str) -> RoutingStrategy:
+    def routing_strategy(self, name: str) -> PartitionRouter:
         """The routing strategy called ``name`` (e.g. ``"hash"``)."""
         return _lookup("routing strategy", self.routing, name)
 
@@ -171,14 +187,16 @@ class PluginHost:
         if autoload is None:
             autoload = os.environ.get(DISABLE_AUTOLOAD_ENV, "") not in ("1", "true", "yes")
         if blocked is None:
-            blocked = [b for b in os.environ.get(DISABLED_PLUGINS_ENV, "").split(",") if b]
+            blocked = os.environ.get(DISABLED_PLUGINS_ENV, "").split(",")
         for name in blocked:
-            self.pm.set_blocked(name.strip())
+            name = name.strip()  # "zstd, lz4" blocks "lz4", not " lz4"
+            if name:
+                self.pm.set_blocked(name)
         if autoload:
             self._load_entry_points()
         for plugin in plugins:
-            self.pm.register(plugin)
-        self.pm.check_pending()
+            self._register(plugin, None, "(registered in code)")
+        self._drop_invalid()
 
     def _load_entry_points(self) -> None:
         for dist in importlib.metadata.distributions():
@@ -198,8 +216,41 @@ class PluginHost:
                         exc,
                     )
                     continue
-                self.pm.register(plugin, name=ep.name)
-                self._distinfo[id(plugin)] = (ep.name, dist.metadata["name"], dist.version)
+                if self._register(plugin, ep.name, f"{dist.metadata['name']} {dist.version}"):
+                    self._distinfo[id(plugin)] = (ep.name, dist.metadata["name"], dist.version)
+
+    def _register(self, plugin: object, name: str | None, origin: str) -> bool:
+        """Register ``plugin``; one whose hook implementations do not match their specs is logged
+        (naming ``origin``, its distribution) and skipped, as one that fails to import."""
+        try:
+            self.pm.register(plugin, name=name)
+        except pluggy.PluginValidationError as exc:
+            log.warning("rabbitstream plugin %r from %s is invalid and is skipped: %s", name, origin, exc)
+            return False
+        return True
+
+    def _drop_invalid(self) -> None:
+        """Unregister (with a warning naming the distribution) every plugin implementing a hook that
+        no spec declares, e.g. a misspelt one (pluggy's ``check_pending()`` would raise for all)."""
+        invalid: dict[int, tuple[object, list[str]]] = {}
+        for hook_name in list(vars(self.pm.hook)):
+            if hook_name.startswith("_"):
+                continue
+            caller = getattr(self.pm.hook, hook_name)
+            if caller.has_spec():
+                continue
+            for impl in caller.get_hookimpls():
+                if not impl.optionalhook:
+                    invalid.setdefault(id(impl.plugin), (impl.plugin, []))[1].append(hook_name)
+        for plugin, hooks in invalid.values():
+            log.warning(
+                "rabbitstream plugin %s is skipped: %s %s no rabbitstream hook (misspelt?)",
+                _dist_of(plugin, self._distinfo),
+                ", ".join(sorted(hooks)),
+                "is" if len(hooks) == 1 else "are",
+            )
+            self._distinfo.pop(id(plugin), None)
+            self.pm.unregister(plugin)
 
     def plugin_infos(self) -> tuple[PluginInfo, ...]:
         """The registered plugins with their distributions and versions."""
@@ -232,11 +283,11 @@ class PluginHost:
         """Typed wrapper of ``rabbitstream_message_codecs``."""
         return self._collect("rabbitstream_message_codecs")
 
-    def sasl_mechanisms(self) -> list[tuple[str, SaslMechanism]]:
+    def sasl_mechanisms(self) -> list[tuple[str, SaslAuthenticator]]:
         """Typed wrapper of ``rabbitstream_sasl_mechanisms``."""
         return self._collect("rabbitstream_sasl_mechanisms")
 
-    def routing_strategies(self) -> list[tuple[str, RoutingStrategy]]:
+    def routing_strategies(self) -> list[tuple[str, PartitionRouter]]:
         """Typed wrapper of ``rabbitstream_routing_strategies``."""
         return self._collect("rabbitstream_routing_strategies")
 

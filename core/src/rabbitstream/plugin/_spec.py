@@ -11,27 +11,26 @@ if TYPE_CHECKING:
     from rabbitstream.plugin._types import (
         CompressionCodec,
         MessageCodec,
-        RoutingStrategy,
-        SaslMechanism,
+        PartitionRouter,
+        SaslAuthenticator,
     )
 
 NAME = "rabbitstream"
 #: Entry-point group and pluggy project name.
 
-hookspec = pluggy.HookspecMarker(NAME)
+_hookspec = pluggy.HookspecMarker(NAME)
 hookimpl = pluggy.HookimplMarker(NAME)
 
 __all__ = [
     "NAME",
     "hookimpl",
-    "hookspec",
     "rabbitstream_compression_codecs",
     "rabbitstream_message_codecs",
     "rabbitstream_routing_strategies",
     "rabbitstream_sasl_mechanisms",
 ]
 
-_spec = hookspec
+_spec = _hookspec
 
 
 @_spec
@@ -56,7 +55,7 @@ def rabbitstream_message_codecs() -> Sequence[MessageCodec]:  # type: ignore[emp
 
 
 @_spec
-def rabbitstream_sasl_mechanisms() -> Sequence[SaslMechanism]:  # type: ignore[empty-body]
+def rabbitstream_sasl_mechanisms() -> Sequence[SaslAuthenticator]:  # type: ignore[empty-body]
     """Called once when the registry is built.
 
     :return: the SASL mechanisms this plugin provides, keyed by ``name``.
@@ -66,7 +65,7 @@ def rabbitstream_sasl_mechanisms() -> Sequence[SaslMechanism]:  # type: ignore[e
 
 
 @_spec
-def rabbitstream_routing_strategies() -> Sequence[RoutingStrategy]:  # type: ignore[empty-body]
+def rabbitstream_routing_strategies() -> Sequence[PartitionRouter]:  # type: ignore[empty-body]
     """Called once when the registry is built.
 
     :return: the super-stream routing strategies this plugin provides.

@@ -14,8 +14,8 @@ from typing import Any, Protocol, runtime_checkable
 __all__ = [
     "CompressionCodec",
     "MessageCodec",
-    "RoutingStrategy",
-    "SaslMechanism",
+    "PartitionRouter",
+    "SaslAuthenticator",
     "SuperStreamMetadata",
 ]
 
@@ -70,7 +70,7 @@ class MessageCodec(Protocol):
 
 
 @runtime_checkable
-class SaslMechanism(Protocol):
+class SaslAuthenticator(Protocol):
     """A SASL mechanism (``PLAIN``, ``EXTERNAL``, ...), chosen by ``name``."""
 
     name: str
@@ -88,7 +88,9 @@ class SuperStreamMetadata(Protocol):
     """What a routing strategy may ask about the super stream it routes into."""
 
     @property
-    def super_stream(self) -> str: ...
+    def super_stream(self) -> str:
+        """The super stream's name."""
+        ...
 
     def partitions(self) -> Sequence[str]:
         """The partitions, in the broker's ``Partitions`` order (cached)."""
@@ -100,7 +102,7 @@ class SuperStreamMetadata(Protocol):
 
 
 @runtime_checkable
-class RoutingStrategy(Protocol):
+class PartitionRouter(Protocol):
     """Picks the partitions a message goes to, from its routing key.
 
     ``route`` may return the list directly (pure strategies such as hash, so the

@@ -9,10 +9,11 @@ offsets.
 :func:`parse_chunk` validates the header, the lengths against the real buffer
 and the CRC-32 of the entries; :class:`Chunk` cuts the records lazily, on first
 use, into ``memoryview`` slices of the frame (no copy for simple entries).
-:meth:`Chunk.payloads` is the consumer's hot path: it cuts ``bytes`` objects
+:meth:`Chunk.payload_runs` is the consumer's hot path: it cuts ``bytes`` objects
 (what decoders want) straight out of the chunk, at C speed when all entries
 have the same size (one precompiled ``struct`` unpack per block of entries)
-and with a tight loop over a ``bytes`` copy otherwise.
+and with a tight loop over a ``bytes`` copy otherwise; sub-entries are
+decompressed one at a time, as the iteration reaches them.
 Nothing is ever allocated from a length that was not checked against the
 buffer, and decompression is bounded per sub-entry and per chunk.
 """
@@ -22,6 +23,7 @@ from __future__ import annotations
 import struct
 import zlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from itertools import count as _count
 
 from rabbitstream.exceptions import DecodeError
@@ -30,6 +32,7 @@ from rabbitstream.protocol._subentry import (
     MAX_UNCOMPRESSED_SUB_ENTRY,
     SUB_ENTRY_HEADER,
     iter_sub_entry,
+    sub_entry_payloads,
 )
 
 __all__ = [
@@ -39,8 +42,11 @@ __all__ = [
     "CHUNK_TYPE_TRACKING_DELTA",
     "CHUNK_TYPE_TRACKING_SNAPSHOT",
     "CHUNK_TYPE_USER",
+    "DEFAULT_CHUNK_LIMITS",
+    "DEFAULT_MAX_CHUNK_RECORDS",
     "MAX_UNCOMPRESSED_CHUNK",
     "Chunk",
+    "ChunkLimits",
     "parse_chunk",
 ]
 
@@ -55,6 +61,34 @@ CHUNK_TYPE_TRACKING_DELTA = 1
 CHUNK_TYPE_TRACKING_SNAPSHOT = 2
 #: Default bound on the bytes all sub-entries of one chunk may inflate to (1 GiB, as Java).
 MAX_UNCOMPRESSED_CHUNK = 1024 * 1024 * 1024
+#: Default bound on the records one chunk may declare (4 Mi; sub-entries of 65,535 empty
+#: records compress to a few dozen bytes, so the count is not bounded by the chunk's size).
+DEFAULT_MAX_CHUNK_RECORDS = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkLimits:
+    """What one delivered chunk may cost; over a limit, decoding raises ``DecodeError``.
+
+    Memory while consuming does not depend on these: sub-entries are decompressed one at
+    a time as the application takes messages (:meth:`Chunk.payload_runs`).  They bound
+    the work one chunk can ask for, and what a per-chunk batch may hold.
+    """
+
+    #: Most records a chunk may declare.
+    max_records: int = DEFAULT_MAX_CHUNK_RECORDS
+    #: Most bytes all compressed sub-entries of a chunk may inflate to.
+    max_uncompressed: int = MAX_UNCOMPRESSED_CHUNK
+    #: Most bytes one sub-entry may inflate to (the broker's own limit: 64 MiB).
+    max_sub_entry_uncompressed: int = MAX_UNCOMPRESSED_SUB_ENTRY
+
+    def __post_init__(self) -> None:
+        for name in ("max_records", "max_uncompressed", "max_sub_entry_uncompressed"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"ChunkLimits.{name} must be >= 1")
+
+
+DEFAULT_CHUNK_LIMITS = ChunkLimits()
 
 _I32 = struct.Struct(">i")  # signed: a sub-entry's top bit makes it negative
 _U32 = struct.Struct(">I")
@@ -80,6 +114,7 @@ class Chunk:
         "crc",
         "data",
         "epoch",
+        "max_records",
         "max_uncompressed",
         "max_uncompressed_chunk",
         "num_entries",
@@ -102,6 +137,7 @@ class Chunk:
         registry: Registry | None = None,
         max_uncompressed: int = MAX_UNCOMPRESSED_SUB_ENTRY,
         max_uncompressed_chunk: int = MAX_UNCOMPRESSED_CHUNK,
+        max_records: int = DEFAULT_MAX_CHUNK_RECORDS,
     ) -> None:
         #: Offset of the first record.
         self.chunk_id = chunk_id
@@ -118,6 +154,7 @@ class Chunk:
         self.committed_chunk_id = committed_chunk_id
         self.max_uncompressed = max_uncompressed
         self.max_uncompressed_chunk = max_uncompressed_chunk
+        self.max_records = max_records
         self._registry = registry
         self._messages: list[memoryview] | None = None
 
@@ -149,31 +186,133 @@ class Chunk:
     def payloads(self, skip: int = 0) -> list[bytes]:
         """The records from index ``skip`` on, as fresh ``bytes`` (sub-entries expanded).
 
-        The consumer's hot path: not cached (each call cuts again), never
-        keeps the frame alive, and gives decoders the ``bytes`` rstream gives.
-        Tracking chunks (types 1 and 2) give an empty list.
+        All at once: a chunk of compressed sub-entries is decompressed whole, so its
+        cost follows the declared records (bounded by :attr:`max_records`);
+        :meth:`payload_runs` gives the same ``bytes`` a sub-entry at a time.  Not
+        cached (each call cuts again), never keeps the frame alive, and gives decoders
+        the ``bytes`` rstream gives.  Tracking chunks (types 1 and 2) give an empty list.
         """
         if self.chunk_type != CHUNK_TYPE_USER:
             return []
-        if skip > 0:
-            if skip >= self.num_records:
-                return []
-            cached = self._messages
-            return list(map(bytes, cached[skip:] if cached is not None else self._cut_from(skip)))
-        if self._messages is not None:
-            return list(map(bytes, self._messages))
-        data = self.data
+        cached = self._messages
+        if cached is not None:
+            return list(map(bytes, cached[skip:] if skip > 0 else cached))
+        runs = self.payload_runs(skip)
+        out = next(runs, None)
+        if out is None:
+            return []
+        for run in runs:
+            out.extend(run)
+        return out
+
+    def payload_runs(self, skip: int = 0) -> Iterator[list[bytes]]:
+        """The records from index ``skip`` on as ``bytes``, in lists of consecutive records.
+
+        The consumer's hot path.  A chunk of simple entries is one list, cut at C speed
+        when all entries have the same size.  A chunk with sub-entries is checked first
+        (entry headers only: record and entry counts against the chunk header, the
+        decompression budget), then each sub-entry is decompressed only when the
+        iteration reaches it, and sub-entries below ``skip`` never are: memory stays
+        bounded by the chunk's bytes plus one sub-entry, whatever the chunk declares.
+
+        :raises DecodeError: (on the call or while iterating) inconsistent entries, a
+            limit exceeded, a codec failure; records before a failing sub-entry have
+            already been yielded.
+        :raises PluginNotFoundError: (while iterating) no plugin for a compression code.
+        """
+        if self.chunk_type != CHUNK_TYPE_USER or 0 < self.num_records <= skip:
+            return iter(())
+        self._check_limit()
+        flat = self.data.tobytes()  # one memcpy; bytes slices beat memoryview slices + bytes()
         n = self.num_entries
-        flat = data.tobytes()  # one memcpy; bytes slices beat memoryview slices + bytes()
+        out: list[bytes] | None = None
         if n == self.num_records and n >= _UNIFORM_MIN:
             out = _payloads_uniform(flat, n)
-            if out is not None:
-                return out
-        out = _payloads_simple(flat)
-        if out is None:  # a sub-entry batch: the general path
-            return list(map(bytes, self._cut_all()))
-        self._check_counts(len(out), len(out))
-        return out
+        if out is None:
+            out = _payloads_simple(flat)
+            if out is None:  # a sub-entry batch
+                return self._lazy_runs(flat, skip)
+            self._check_counts(len(out), len(out))
+        if skip > 0:
+            out = out[skip:]
+        return iter((out,) if out else ())  # never an empty run
+
+    def _lazy_runs(self, flat: bytes, skip: int) -> Iterator[list[bytes]]:
+        self._scan(flat)  # before anything is delivered or decompressed
+        registry = self._registry
+        if registry is None:
+            registry = self._registry = get_registry()
+        view = memoryview(flat)
+        limit = self.max_uncompressed
+        unpack = _I32.unpack_from
+        header = SUB_ENTRY_HEADER.unpack_from
+        end = len(flat)
+        pos = cur = 0
+        run: list[bytes] = []
+        while pos < end:
+            (size,) = unpack(flat, pos)
+            if size >= 0:
+                start = pos + 4
+                pos = start + size
+                if cur >= skip:
+                    run.append(flat[start:pos])
+                cur += 1
+                continue
+            _, count, _, length = header(flat, pos)
+            if cur + count <= skip:  # wholly before ``skip``: not decompressed
+                pos += _SUB_HEADER_SIZE + length
+                cur += count
+                continue
+            if run:
+                yield run
+                run = []
+            recs, used = sub_entry_payloads(view[pos:], registry, max_uncompressed=limit)
+            if len(recs) != count:  # pragma: no cover - sub_entry_payloads checks it
+                raise DecodeError("sub-entry record count mismatch")
+            if cur < skip:
+                recs = recs[skip - cur :]
+            pos += used
+            cur += count
+            if recs:
+                yield recs
+            del recs  # not alive while the next sub-entry is decompressed
+        if run:
+            yield run
+
+    def _scan(self, flat: bytes) -> None:
+        """Walk the entry headers only: counts against the chunk header, bounds, budget."""
+        unpack = _I32.unpack_from
+        header = SUB_ENTRY_HEADER.unpack_from
+        declared_entries, declared_records = self.num_entries, self.num_records
+        budget = self.max_uncompressed_chunk
+        end = len(flat)
+        pos = entries = records = 0
+        try:
+            while pos < end and entries <= declared_entries and records <= declared_records:
+                (size,) = unpack(flat, pos)
+                entries += 1
+                if size >= 0:
+                    pos += 4 + size
+                    records += 1
+                    continue
+                flags, count, usize, length = header(flat, pos)
+                if flags & 0x70:
+                    budget -= usize
+                    if budget < 0:
+                        raise DecodeError(
+                            f"chunk sub-entries inflate to more than {self.max_uncompressed_chunk} bytes"
+                        )
+                pos += _SUB_HEADER_SIZE + length
+                records += count
+        except struct.error:
+            raise DecodeError("truncated entry header in chunk data") from None
+        if records > declared_records:
+            raise DecodeError(f"chunk declares {declared_records} records, data holds more")
+        if entries > declared_entries:
+            raise DecodeError(f"chunk declares {declared_entries} entries, data holds more")
+        self._check_counts(entries, records)
+        if pos != end:
+            raise DecodeError(f"last entry overruns the chunk data by {pos - end} bytes")
 
     def records(self) -> Iterator[tuple[int, memoryview]]:
         """``(offset, message)`` for every record, sub-entries expanded."""
@@ -196,9 +335,17 @@ class Chunk:
 
     # ------------------------------------------------------------------ internals
 
+    def _check_limit(self) -> None:
+        if self.num_records > self.max_records:
+            raise DecodeError(
+                f"chunk {self.chunk_id} declares {self.num_records} records, over the limit of "
+                f"{self.max_records} (ChunkLimits.max_records)"
+            )
+
     def _cut_all(self) -> list[memoryview]:
         if self.chunk_type != CHUNK_TYPE_USER:
             return []
+        self._check_limit()
         n = self.num_entries
         if n == self.num_records and n >= _UNIFORM_MIN:
             msgs = _cut_uniform(self.data, n)
@@ -210,6 +357,7 @@ class Chunk:
 
     def _cut_from(self, skip: int) -> list[memoryview]:
         """Cut the records from index ``skip`` (0 < skip < num_records) on."""
+        self._check_limit()
         data = self.data
         n = self.num_entries
         if n == self.num_records and n >= _UNIFORM_MIN:
@@ -232,21 +380,25 @@ class Chunk:
                     pos += _SUB_HEADER_SIZE + length
                     cur += n
                     continue
-                recs, used = self._sub_entry(pos, self.max_uncompressed_chunk)
+                recs, used = self._sub_entry(pos, self.max_uncompressed_chunk, cur)
                 lead = recs[skip - cur :]
                 pos += used
                 cur += len(recs)
         except struct.error:
             raise DecodeError("truncated entry header in chunk data") from None
-        rest, more_entries, _ = self._walk(pos)
+        rest, more_entries, _ = self._walk(pos, cur)
         self._check_counts(entries + more_entries, cur + len(rest))
         if lead:
             lead.extend(rest)
             return lead
         return rest
 
-    def _walk(self, pos: int) -> tuple[list[memoryview], int, int]:
-        """Cut every entry from ``pos`` to the end: ``(records, entries, budget left)``."""
+    def _walk(self, pos: int, before: int = 0) -> tuple[list[memoryview], int, int]:
+        """Cut every entry from ``pos`` to the end: ``(records, entries, budget left)``.
+
+        ``before`` records precede ``pos``; a sub-entry that would take the count past
+        the chunk header's is refused before it is decompressed.
+        """
         data = self.data
         end = len(data)
         unpack = _I32.unpack_from
@@ -262,7 +414,7 @@ class Chunk:
                     pos = start + size
                     append(data[start:pos])
                 else:
-                    recs, used = self._sub_entry(pos, budget)
+                    recs, used = self._sub_entry(pos, budget, before + len(out))
                     budget -= _U32.unpack_from(data, pos + 3)[0]
                     out.extend(recs)
                     pos += used
@@ -274,10 +426,12 @@ class Chunk:
             raise DecodeError(f"last entry overruns the chunk data by {pos - end} bytes")
         return out, len(out) - sub_records + sub_entries, budget
 
-    def _sub_entry(self, pos: int, budget: int) -> tuple[list[memoryview], int]:
+    def _sub_entry(self, pos: int, budget: int, have: int) -> tuple[list[memoryview], int]:
         data = self.data
         if pos + _SUB_HEADER_SIZE <= len(data):
-            flags, _, usize, _ = SUB_ENTRY_HEADER.unpack_from(data, pos)
+            flags, count, usize, _ = SUB_ENTRY_HEADER.unpack_from(data, pos)
+            if have + count > self.num_records:
+                raise DecodeError(f"chunk declares {self.num_records} records, data holds more")
             if flags & 0x70 and usize > budget:
                 raise DecodeError(
                     f"chunk sub-entries inflate to more than {self.max_uncompressed_chunk} bytes"
@@ -311,7 +465,8 @@ def _cut_uniform(data: memoryview, n: int, skip: int = 0) -> list[memoryview] | 
     for j in range(4):
         if flat[j:end:stride] != flat[j : j + 1] * n:
             return None
-    return [data[p : p + size] for p in range(4 + skip * stride, end, stride)]
+    # n start positions, not range(.., end, ..): with empty records the last one starts at ``end``
+    return [data[p : p + size] for p in range(4 + skip * stride, 4 + n * stride, stride)]
 
 
 #: ``(size, entries) -> Struct`` cutting ``entries`` equal-size simple entries (power-of-two
@@ -403,6 +558,7 @@ def parse_chunk(
     committed_chunk_id: int | None = None,
     max_uncompressed: int = MAX_UNCOMPRESSED_SUB_ENTRY,
     max_uncompressed_chunk: int = MAX_UNCOMPRESSED_CHUNK,
+    limits: ChunkLimits | None = None,
 ) -> Chunk:
     """Parse and validate one osiris chunk (the Deliver frame after its subscription id).
 
@@ -414,6 +570,8 @@ def parse_chunk(
     :param committed_chunk_id: from a Deliver v2 frame, stored on the chunk.
     :param max_uncompressed: limit for one sub-entry's uncompressed body.
     :param max_uncompressed_chunk: limit for all sub-entries of the chunk.
+    :param limits: all limits at once (wins over the two above); checked when the
+        records are cut, not here.
     :raises DecodeError: bad magic/version, unknown chunk type, lengths that do
         not match the buffer, or a CRC mismatch.
     """
@@ -468,6 +626,7 @@ def parse_chunk(
         crc=crc,
         committed_chunk_id=committed_chunk_id,
         registry=registry,
-        max_uncompressed=max_uncompressed,
-        max_uncompressed_chunk=max_uncompressed_chunk,
+        max_uncompressed=max_uncompressed if limits is None else limits.max_sub_entry_uncompressed,
+        max_uncompressed_chunk=max_uncompressed_chunk if limits is None else limits.max_uncompressed,
+        max_records=DEFAULT_MAX_CHUNK_RECORDS if limits is None else limits.max_records,
     )

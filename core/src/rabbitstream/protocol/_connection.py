@@ -26,6 +26,8 @@ from rabbitstream.exceptions import (
     ConnectionClosed,
     DecodeError,
     FrameTooLargeError,
+    InboundFrameTooLarge,
+    InvalidArgument,
     LocalProtocolError,
     RabbitStreamError,
     RemoteProtocolError,
@@ -33,7 +35,7 @@ from rabbitstream.exceptions import (
     SASLMechanismNotOffered,
     ServerError,
 )
-from rabbitstream.plugin._types import SaslMechanism
+from rabbitstream.plugin._types import SaslAuthenticator
 from rabbitstream.protocol._framebase import FRAMES, Frame, UnknownCommandError
 from rabbitstream.protocol._frames_conn import (
     CloseRequest,
@@ -50,9 +52,11 @@ from rabbitstream.protocol._frames_conn import (
     TuneRequest,
     TuneResponse,
 )
+from rabbitstream.protocol._frames_pubsub import DELIVER_KEY
 from rabbitstream.protocol._wire import HEADER, SIZE
 
 __all__ = [
+    "DEFAULT_MAX_INBOUND_FRAME",
     "INITIAL_FRAME_MAX",
     "ConnectionState",
     "ConnectionTerminated",
@@ -60,16 +64,31 @@ __all__ = [
     "HandshakeComplete",
     "HandshakeFailed",
     "ProtocolConnection",
+    "check_credentials",
     "negotiate",
 ]
 
 #: Frames are capped at this size (both ways) until Open succeeds (broker 4.3.5+).
 INITIAL_FRAME_MAX: Final = 8192
+#: Default cap on frames from the broker after Open (256 MiB; the broker's own
+#: frames stay far below it, a hostile peer cannot make us buffer gigabytes).
+DEFAULT_MAX_INBOUND_FRAME: Final = 256 * 1024 * 1024
 _OK: Final = 1
 _SASL_CHALLENGE: Final = 0x0A
-_DELIVER_KEY: Final = 0x0008
+_DELIVER_KEY: Final = DELIVER_KEY
 _HEARTBEAT_FRAME: Final = Heartbeat().encode()
 _MAX_CORRELATION_ID: Final = 0xFFFFFFFF
+
+
+def check_credentials(username: str, password: str) -> None:
+    """Refuse credentials no SASL exchange can carry, before anything is sent.
+
+    :raises InvalidArgument: a NUL character (SASL PLAIN's field separator) in either;
+        the message names the argument, never its value.
+    """
+    for what, value in (("username", username), ("password", password)):
+        if "\0" in value:
+            raise InvalidArgument(f"{what} must not contain a NUL character (U+0000)")
 
 
 class ConnectionState(enum.Enum):
@@ -144,9 +163,9 @@ def negotiate(client: int, server: int) -> int:
 @dataclass(slots=True)
 class _Handshake:
     properties: dict[str, str]
-    mechanism: SaslMechanism
+    mechanism: SaslAuthenticator
     username: str
-    password: str
+    password: str = field(repr=False)  # never in a repr or a log line
     vhost: str
     frame_max: int
     heartbeat: int
@@ -170,12 +189,23 @@ class ProtocolConnection:
         "frame_max",
         "heartbeat",
         "last_received",
+        "max_inbound_frame_size",
         "state",
     )
 
     def __init__(
-        self, *, clock: Callable[[], float] = time.monotonic, answer_heartbeats: bool = True
+        self,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        answer_heartbeats: bool = True,
+        max_inbound_frame_size: int = DEFAULT_MAX_INBOUND_FRAME,
     ) -> None:
+        if max_inbound_frame_size < INITIAL_FRAME_MAX:
+            raise InvalidArgument(f"max_inbound_frame_size must be at least {INITIAL_FRAME_MAX} bytes")
+        #: Largest frame accepted from the broker once open: a larger one ends the
+        #: connection with :class:`~rabbitstream.exceptions.InboundFrameTooLarge`
+        #: before any of it is buffered.
+        self.max_inbound_frame_size = max_inbound_frame_size
         self.state = ConnectionState.IDLE
         #: Negotiated values (0 until Tune).
         self.frame_max = 0
@@ -245,7 +275,7 @@ class ProtocolConnection:
         self,
         *,
         properties: Mapping[str, str],
-        mechanism: SaslMechanism,
+        mechanism: SaslAuthenticator,
         username: str = "",
         password: str = "",
         vhost: str = "/",
@@ -255,6 +285,7 @@ class ProtocolConnection:
         """Start the handshake: queue PeerProperties; the rest runs inside :meth:`receive_data`."""
         if self.state is not S.IDLE:
             raise LocalProtocolError(f"handshake already started (state {self.state.value})")
+        check_credentials(username, password)
         hs = _Handshake(dict(properties), mechanism, username, password, vhost, frame_max, heartbeat)
         self._handshake = hs
         hs.corr = self.next_correlation_id()
@@ -278,8 +309,8 @@ class ProtocolConnection:
             self._buf += data
             if len(self._buf) < self._need:
                 return []
-            data = bytes(self._buf)
-            self._buf.clear()
+            data = self._buf  # handed over, not copied: frames (chunks) may keep views of it
+            self._buf = bytearray()
         elif not isinstance(data, bytes):
             data = bytes(data)
         events: list[Event] = []
@@ -290,10 +321,13 @@ class ProtocolConnection:
         try:
             while n - off >= 4:
                 (size,) = SIZE.unpack_from(view, off)
-                if size > INITIAL_FRAME_MAX and self.state is not S.OPEN and self.state is not S.CLOSING:
-                    raise RemoteProtocolError(
-                        f"frame of {size} bytes before the connection is open (limit {INITIAL_FRAME_MAX})"
-                    )
+                if size > INITIAL_FRAME_MAX:
+                    if self.state is not S.OPEN and self.state is not S.CLOSING:
+                        raise RemoteProtocolError(
+                            f"frame of {size} bytes before the connection is open (limit {INITIAL_FRAME_MAX})"
+                        )
+                    if size > self.max_inbound_frame_size:
+                        raise InboundFrameTooLarge(size, self.max_inbound_frame_size)
                 end = off + 4 + size
                 if end > n:
                     break
@@ -426,7 +460,13 @@ class ProtocolConnection:
             name = hs.mechanism.name
             if name not in frame.mechanisms:
                 raise SASLMechanismNotOffered(name, list(frame.mechanisms))
-            self._send_authenticate(hs, hs.mechanism.initial_response(hs.username, hs.password))
+            try:
+                data = hs.mechanism.initial_response(hs.username, hs.password)
+            except RabbitStreamError:
+                raise
+            except Exception as exc:  # the mechanism refused our credentials: a local error
+                raise LocalProtocolError(f"SASL mechanism {name!r} could not start: {exc}") from exc
+            self._send_authenticate(hs, data)
         elif isinstance(frame, OpenResponse):
             self._handshake = None
             events.append(

@@ -159,7 +159,7 @@ class SaslAuthenticateRequest(Request):
 
     KEY = 0x0013
     mechanism: str
-    data: bytes | None = None
+    data: bytes | None = field(default=None, repr=False)  # holds the password (PLAIN)
 
     def encode(self) -> bytes:
         return build_request(

@@ -38,6 +38,8 @@ from rabbitstream.protocol._wire import (
 )
 
 __all__ = [
+    "DELIVER_KEY",
+    "PUBLISH_KEY",
     "ConsumerUpdateRequest",
     "ConsumerUpdateResponse",
     "Credit",
@@ -56,6 +58,11 @@ __all__ = [
     "UnsubscribeRequest",
     "UnsubscribeResponse",
 ]
+
+#: Command keys that other modules need as plain numbers (Publish is written by the hot-path encoder
+#: in ``_publish.py``; both appear in ExchangeCommandVersions).
+PUBLISH_KEY: Final = 0x0002
+DELIVER_KEY: Final = 0x0008
 
 #: PublisherId:uint8 + count:int32 (PublishConfirm / PublishError / Publish prefix).
 _ID_COUNT: Final = struct.Struct(">Bi")
@@ -165,7 +172,7 @@ class Publish(Frame):
     decoded here.
     """
 
-    KEY = 0x0002
+    KEY = PUBLISH_KEY
     VERSION = 1
     publisher_id: int
     messages: tuple[tuple[int, bytes], ...] = ()
@@ -199,7 +206,7 @@ class Publish(Frame):
 class PublishV2(Frame):
     """C→S ``Publish`` v2: entries ``(publishing_id, filter_value or None, message)``."""
 
-    KEY = 0x0002
+    KEY = PUBLISH_KEY
     VERSION = 2
     publisher_id: int
     messages: tuple[tuple[int, str | None, bytes], ...] = ()
@@ -374,7 +381,7 @@ class Deliver(Frame):
     bytes when decoded); parsing it is ``protocol._chunk``'s job.
     """
 
-    KEY = 0x0008
+    KEY = DELIVER_KEY
     subscription_id: int
     committed_chunk_id: int | None = None
     chunk: bytes | memoryview = b""

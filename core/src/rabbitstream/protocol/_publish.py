@@ -25,6 +25,7 @@ import struct
 from collections.abc import Sequence
 
 from rabbitstream.exceptions import FrameTooLargeError
+from rabbitstream.protocol._frames_pubsub import PUBLISH_KEY
 
 __all__ = [
     "ENTRY_OVERHEAD_V1",
@@ -39,7 +40,6 @@ __all__ = [
     "entry_size",
 ]
 
-PUBLISH_KEY = 0x0002
 
 #: Size:uint32, Key:uint16, Version:uint16, PublisherId:uint8, Count:uint32
 _HEAD = struct.Struct(">IHHBI")

@@ -29,6 +29,7 @@ __all__ = [
     "SUB_ENTRY_HEADER",
     "encode_sub_entry",
     "iter_sub_entry",
+    "sub_entry_payloads",
 ]
 
 #: Default (and broker) limit on one sub-entry's uncompressed body: 64 MiB.
@@ -77,6 +78,43 @@ def encode_sub_entry(messages: Sequence[bytes], codec: CompressionCodec | None) 
     return SUB_ENTRY_HEADER.pack(0x80 | code << 4, count, size, len(compressed)) + compressed
 
 
+def _body(
+    view: memoryview, registry: Registry, max_uncompressed: int
+) -> tuple[bytes | memoryview, int, int, int]:
+    """Check the header at ``view[0]`` and decompress: ``(body, count, usize, consumed)``."""
+    avail = len(view)
+    if avail < _HEADER_SIZE:
+        raise DecodeError(f"truncated sub-entry header: {avail} of {_HEADER_SIZE} bytes")
+    flags, count, usize, length = SUB_ENTRY_HEADER.unpack_from(view, 0)
+    if not flags & 0x80:
+        raise DecodeError(f"not a sub-entry: first byte 0x{flags:02x}")
+    code = (flags >> 4) & 0x07
+    end = _HEADER_SIZE + length
+    if end > avail:
+        raise DecodeError(f"truncated sub-entry: body of {length} bytes, {avail - _HEADER_SIZE} available")
+    if usize > max_uncompressed:
+        raise DecodeError(f"sub-entry declares {usize} uncompressed bytes, limit {max_uncompressed}")
+    if count * 4 > usize:
+        raise DecodeError(f"sub-entry declares {count} records in {usize} bytes")
+    if count == 0:
+        # Never written by current brokers (they reject it); tolerate old data.
+        return b"", 0, 0, end
+    if code == 0:
+        if length != usize:
+            raise DecodeError(f"uncompressed sub-entry: length {length} != uncompressed length {usize}")
+        return view[_HEADER_SIZE:end], count, usize, end
+    codec = registry.compression_codec(code)
+    if length == 0:
+        raise DecodeError(f"empty compressed sub-entry body ({codec.name})")
+    try:
+        raw = codec.decompress(view[_HEADER_SIZE:end], usize)
+    except Exception as exc:
+        raise DecodeError(f"{codec.name} sub-entry body could not be decompressed: {exc}") from exc
+    if len(raw) != usize:
+        raise DecodeError(f"{codec.name} codec returned {len(raw)} bytes, {usize} declared")
+    return raw, count, usize, end
+
+
 def iter_sub_entry(
     view: memoryview,
     registry: Registry,
@@ -96,40 +134,45 @@ def iter_sub_entry(
     :raises PluginNotFoundError: no installed plugin handles the code (the
         message names the distribution to install).
     """
-    avail = len(view)
-    if avail < _HEADER_SIZE:
-        raise DecodeError(f"truncated sub-entry header: {avail} of {_HEADER_SIZE} bytes")
-    flags, count, usize, length = SUB_ENTRY_HEADER.unpack_from(view, 0)
-    if not flags & 0x80:
-        raise DecodeError(f"not a sub-entry: first byte 0x{flags:02x}")
-    code = (flags >> 4) & 0x07
-    end = _HEADER_SIZE + length
-    if end > avail:
-        raise DecodeError(f"truncated sub-entry: body of {length} bytes, {avail - _HEADER_SIZE} available")
-    if usize > max_uncompressed:
-        raise DecodeError(f"sub-entry declares {usize} uncompressed bytes, limit {max_uncompressed}")
-    if count * 4 > usize:
-        raise DecodeError(f"sub-entry declares {count} records in {usize} bytes")
+    body, count, usize, end = _body(view, registry, max_uncompressed)
     if count == 0:
-        # Never written by current brokers (they reject it); tolerate old data.
         return [], end
-    body: memoryview
-    if code == 0:
-        if length != usize:
-            raise DecodeError(f"uncompressed sub-entry: length {length} != uncompressed length {usize}")
-        body = view[_HEADER_SIZE:end]
-    else:
-        codec = registry.compression_codec(code)
-        if length == 0:
-            raise DecodeError(f"empty compressed sub-entry body ({codec.name})")
-        try:
-            raw = codec.decompress(view[_HEADER_SIZE:end], usize)
-        except Exception as exc:
-            raise DecodeError(f"{codec.name} sub-entry body could not be decompressed: {exc}") from exc
-        if len(raw) != usize:
-            raise DecodeError(f"{codec.name} codec returned {len(raw)} bytes, {usize} declared")
-        body = memoryview(raw)
-    return _split_records(body, count, usize), end
+    return _split_records(memoryview(body), count, usize), end
+
+
+def sub_entry_payloads(
+    view: memoryview,
+    registry: Registry,
+    *,
+    max_uncompressed: int = MAX_UNCOMPRESSED_SUB_ENTRY,
+) -> tuple[list[bytes], int]:
+    """Like :func:`iter_sub_entry` but the records are ``bytes`` (what decoders take).
+
+    Peak memory is the decompressed body plus one small ``bytes`` object per record
+    (at most 65,535): bounded by ``max_uncompressed``, whatever the chunk around it.
+    """
+    body, count, usize, end = _body(view, registry, max_uncompressed)
+    if count == 0:
+        return [], end
+    flat = body if type(body) is bytes else bytes(body)
+    unpack = _U32.unpack_from
+    records: list[bytes] = []
+    append = records.append
+    pos = 0
+    try:
+        for _ in range(count):
+            (size,) = unpack(flat, pos)
+            pos += 4
+            nxt = pos + size
+            if nxt > usize:
+                raise struct.error
+            append(flat[pos:nxt])
+            pos = nxt
+    except struct.error:
+        raise DecodeError(f"sub-entry records overrun the {usize}-byte body") from None
+    if pos != usize:
+        raise DecodeError(f"sub-entry has {usize - pos} bytes after its {count} records")
+    return records, end
 
 
 def _split_records(body: memoryview, count: int, usize: int) -> list[memoryview]:

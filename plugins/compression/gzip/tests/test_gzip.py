@@ -6,14 +6,16 @@ import shutil
 import subprocess
 import time
 import zlib
+from pathlib import Path
 
 import pytest
-from golden_gzip import DATA, golden_payload
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from rabbitstream.plugin import build_registry
-from rabbitstream.testing import CompressionCodecContract, check_codes_unique
+from rabbitstream.testing import CompressionCodecContract, check_codes_unique, golden_payload
 from rabbitstream_gzip import GzipCodec, rabbitstream_compression_codecs
+
+DATA = Path(__file__).parent / "data"  # files made from golden_payload() with the reference CLI
 
 
 class TestGzipContract(CompressionCodecContract):

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from pathlib import Path
 
 import lz4.frame
 import pytest
-from golden_lz4 import DATA, golden_payload
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from rabbitstream.testing import CompressionCodecContract
+from rabbitstream.testing import CompressionCodecContract, golden_payload
 from rabbitstream_lz4 import Lz4Codec, rabbitstream_compression_codecs
+
+DATA = Path(__file__).parent / "data"  # files made from golden_payload() with the reference CLI
 
 LZ4_CLI = shutil.which("lz4")
 

@@ -8,15 +8,17 @@ functions, so it checks the framing independently of the codec under test.
 from __future__ import annotations
 
 import struct
+from pathlib import Path
 
 import cramjam
 import pytest
 import snappy
-from golden_snappy import DATA, golden_payload
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from rabbitstream.testing import CompressionCodecContract
+from rabbitstream.testing import CompressionCodecContract, golden_payload
 from rabbitstream_snappy import STREAM_IDENTIFIER, SnappyCodec, rabbitstream_compression_codecs
+
+DATA = Path(__file__).parent / "data"  # files made from golden_payload() with the reference CLI
 
 # ------------------------------------------------------------------ reference framing
 

@@ -7,14 +7,16 @@ import subprocess
 import threading
 import time
 import tracemalloc
+from pathlib import Path
 
 import pytest
 import zstandard
-from golden_zstd import DATA, golden_payload
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from rabbitstream.testing import CompressionCodecContract
+from rabbitstream.testing import CompressionCodecContract, golden_payload
 from rabbitstream_zstd import ZstdCodec, rabbitstream_compression_codecs
+
+DATA = Path(__file__).parent / "data"  # files made from golden_payload() with the reference CLI
 
 
 class TestZstdContract(CompressionCodecContract):

@@ -9,7 +9,7 @@ import pytest
 import rabbitstream_hash
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from rabbitstream.plugin import RoutingStrategy, build_registry
+from rabbitstream.plugin import PartitionRouter, build_registry
 from rabbitstream_hash import (
     SEED,
     HashRoutingStrategy,
@@ -134,7 +134,7 @@ def test_unencodable_key_is_a_typed_error() -> None:
 def test_protocol_and_registry() -> None:
     strategies = rabbitstream_hash.rabbitstream_routing_strategies()
     assert [s.name for s in strategies] == ["hash", "rstream-legacy-hash"]
-    assert all(isinstance(s, RoutingStrategy) for s in strategies)
+    assert all(isinstance(s, PartitionRouter) for s in strategies)
     registry = build_registry(autoload=False, plugins=[rabbitstream_hash])
     assert isinstance(registry.routing_strategy("hash"), HashRoutingStrategy)
     assert isinstance(registry.routing_strategy("rstream-legacy-hash"), RstreamLegacyHashRoutingStrategy)

@@ -6,7 +6,7 @@ import inspect
 from collections.abc import Sequence
 
 import rabbitstream_key
-from rabbitstream.plugin import RoutingStrategy, build_registry
+from rabbitstream.plugin import PartitionRouter, build_registry
 from rabbitstream_key import KeyRoutingStrategy
 
 
@@ -38,7 +38,7 @@ async def test_key_routing_awaits_routes() -> None:
 
 def test_registry() -> None:
     (strategy,) = rabbitstream_key.rabbitstream_routing_strategies()
-    assert isinstance(strategy, RoutingStrategy)
+    assert isinstance(strategy, PartitionRouter)
     assert strategy.name == "key"
     registry = build_registry(autoload=False, plugins=[rabbitstream_key])
     assert isinstance(registry.routing_strategy("key"), KeyRoutingStrategy)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rabbitstream.plugin import RoutingStrategy, SuperStreamMetadata, hookimpl
+from rabbitstream.plugin import PartitionRouter, SuperStreamMetadata, hookimpl
 
 __all__ = ["RegionRoutingStrategy", "rabbitstream_routing_strategies"]
 
@@ -30,6 +30,6 @@ class RegionRoutingStrategy:
 
 
 @hookimpl
-def rabbitstream_routing_strategies() -> Sequence[RoutingStrategy]:
+def rabbitstream_routing_strategies() -> Sequence[PartitionRouter]:
     """Provide ``"region"``."""
     return [RegionRoutingStrategy()]

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rabbitstream.exceptions import SASLError
-from rabbitstream.plugin import SaslMechanism, hookimpl
+from rabbitstream.plugin import SaslAuthenticator, hookimpl
 
 __all__ = ["ExternalMechanism", "rabbitstream_sasl_mechanisms"]
 
@@ -35,6 +35,6 @@ class ExternalMechanism:
 
 
 @hookimpl(trylast=True)
-def rabbitstream_sasl_mechanisms() -> Sequence[SaslMechanism]:
+def rabbitstream_sasl_mechanisms() -> Sequence[SaslAuthenticator]:
     """The EXTERNAL mechanism."""
     return [ExternalMechanism()]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rabbitstream.exceptions import SASLError
-from rabbitstream.plugin import SaslMechanism, hookimpl
+from rabbitstream.plugin import SaslAuthenticator, hookimpl
 
 __all__ = ["AnonymousMechanism", "PlainMechanism", "rabbitstream_sasl_mechanisms"]
 
@@ -47,6 +47,6 @@ class AnonymousMechanism:
 
 
 @hookimpl(trylast=True)
-def rabbitstream_sasl_mechanisms() -> Sequence[SaslMechanism]:
+def rabbitstream_sasl_mechanisms() -> Sequence[SaslAuthenticator]:
     """The PLAIN and ANONYMOUS mechanisms."""
     return [PlainMechanism(), AnonymousMechanism()]

@@ -44,6 +44,12 @@ __all__ = [
 MAX_DEPTH = 64
 #: Most elements accepted in an array whose elements take no bytes (null, true, ...).
 MAX_ZERO_WIDTH_ARRAY = 65536
+#: Zero-width elements an array may hold per byte of its own encoding (constructor, size,
+#: count and element constructor included): shared values (None, True, 0) cost one 8-byte
+#: list slot each, so at most 512 bytes of output per input byte...
+ZERO_WIDTH_PER_BYTE = 64
+#: ...and elements that are new objects (empty lists, described values) 8 per byte.
+ZERO_WIDTH_NEW_PER_BYTE = 8
 
 _Reader = Callable[[bytes, int, int, int], tuple[Any, int]]
 
@@ -382,7 +388,7 @@ def _build_table(text: dict[int, _Reader], as_str: bool) -> list[_Reader]:
             raise AmqpDecodeError(f"odd AMQP map count {count}", pos)
         return pairs(buf, p, ce, count, depth + 1), ce
 
-    def array_body(buf: bytes, pos: int, ce: int, count: int, depth: int) -> Array:
+    def array_body(buf: bytes, pos: int, ce: int, count: int, depth: int, start: int) -> Array:
         if count == 0 and pos == ce:
             return Array((), 0x40)
         if pos >= ce:
@@ -402,8 +408,11 @@ def _build_table(text: dict[int, _Reader], as_str: bool) -> list[_Reader]:
         if code == 0x00 or table[code] is bad:
             raise AmqpDecodeError(f"invalid array element constructor 0x{code:02x}", pos - 1)
         if code in _ZERO_WIDTH:
-            if count > MAX_ZERO_WIDTH_ARRAY:
-                raise AmqpDecodeError(f"array of {count} zero-width elements", pos - 1)
+            # Elements that take no input bytes: bounded by the array's own size, so the
+            # output of a whole message stays linear in its size however many arrays it has.
+            per_byte = ZERO_WIDTH_NEW_PER_BYTE if code == 0x45 or has_descriptor else ZERO_WIDTH_PER_BYTE
+            if count > MAX_ZERO_WIDTH_ARRAY or count > per_byte * (ce - start):
+                raise AmqpDecodeError(f"array of {count} zero-width elements in {ce - start} bytes", pos - 1)
         elif count > ce - pos:
             raise AmqpDecodeError(f"array count {count} exceeds its data", pos - 1)
         read = table[code]
@@ -426,7 +435,7 @@ def _build_table(text: dict[int, _Reader], as_str: bool) -> list[_Reader]:
         ce = pos + 1 + buf[pos]
         if buf[pos] < 1 or ce > end:
             raise AmqpDecodeError("array size exceeds the data", pos)
-        return array_body(buf, pos + 2, ce, buf[pos + 1], depth + 1), ce
+        return array_body(buf, pos + 2, ce, buf[pos + 1], depth + 1, pos - 1), ce
 
     def array32(buf: bytes, pos: int, end: int, depth: int) -> tuple[Any, int]:
         if depth >= MAX_DEPTH:
@@ -437,7 +446,7 @@ def _build_table(text: dict[int, _Reader], as_str: bool) -> list[_Reader]:
         ce = pos + 4 + size
         if size < 4 or ce > end:
             raise AmqpDecodeError("array size exceeds the data", pos)
-        return array_body(buf, pos + 8, ce, count, depth + 1), ce
+        return array_body(buf, pos + 8, ce, count, depth + 1, pos - 1), ce
 
     def described(buf: bytes, pos: int, end: int, depth: int) -> tuple[Any, int]:
         if depth >= MAX_DEPTH:

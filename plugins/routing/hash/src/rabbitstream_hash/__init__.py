@@ -27,7 +27,7 @@ import functools
 import os
 from collections.abc import Callable, Sequence
 
-from rabbitstream.plugin import RoutingStrategy, SuperStreamMetadata, hookimpl
+from rabbitstream.plugin import PartitionRouter, SuperStreamMetadata, hookimpl
 
 from rabbitstream_hash._murmur import murmur3_x64_128, murmur3_x86_32
 
@@ -136,6 +136,6 @@ class RstreamLegacyHashRoutingStrategy:
 
 
 @hookimpl(trylast=True)
-def rabbitstream_routing_strategies() -> Sequence[RoutingStrategy]:
+def rabbitstream_routing_strategies() -> Sequence[PartitionRouter]:
     """Provide ``"hash"`` and ``"rstream-legacy-hash"``."""
     return [HashRoutingStrategy(), RstreamLegacyHashRoutingStrategy()]

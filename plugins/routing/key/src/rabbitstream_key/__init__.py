@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Sequence
 
-from rabbitstream.plugin import RoutingStrategy, SuperStreamMetadata, hookimpl
+from rabbitstream.plugin import PartitionRouter, SuperStreamMetadata, hookimpl
 
 __all__ = ["KeyRoutingStrategy", "rabbitstream_routing_strategies"]
 
@@ -30,6 +30,6 @@ class KeyRoutingStrategy:
 
 
 @hookimpl(trylast=True)
-def rabbitstream_routing_strategies() -> Sequence[RoutingStrategy]:
+def rabbitstream_routing_strategies() -> Sequence[PartitionRouter]:
     """Provide ``"key"``."""
     return [KeyRoutingStrategy()]

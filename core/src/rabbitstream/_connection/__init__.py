@@ -1,0 +1,15 @@
+"""The connection subsystem: one broker connection and what keeps it alive.
+
+- :mod:`._transport`: :class:`StreamProtocol`, the ``asyncio.Protocol`` that feeds the sans-IO
+  :mod:`rabbitstream.protocol` state machine and writes its frames to the socket;
+- :mod:`._client`: :class:`Client`, request/response over one connection (the rstream ``Client``);
+- :mod:`._locator`: finding the node that hosts a stream (leader for producers, replica for
+  consumers) through a locator connection, and the :class:`StateChange` events.
+"""
+
+from __future__ import annotations
+
+from rabbitstream._connection._client import Client, StreamMetadata
+from rabbitstream._connection._locator import DISCONNECTED, FAILED, RECOVERED, RECOVERING, StateChange
+
+__all__ = ["DISCONNECTED", "FAILED", "RECOVERED", "RECOVERING", "Client", "StateChange", "StreamMetadata"]

@@ -1,0 +1,102 @@
+"""Resource budget of sub-entries of every compression plugin (issue #14).
+
+A sub-entry of 65,535 records compresses to a few dozen bytes with every codec; a chunk
+of many of them declares millions of records.  Consumed run by run
+(``Chunk.payload_runs``, each run dropped before the next, as the consumer does), the
+peak traced memory stays within ``CHUNK_K * len(chunk) + CHUNK_A`` however many sub-entries
+the chunk holds (``CHUNK_A``: one sub-entry being delivered).  One sub-entry decoded alone
+(``sub_entry_payloads``) stays within ``SUB_K * uncompressed + SUB_A``.
+
+Frames and plain chunks: ``core/tests/test_resource_budget.py``; AMQP:
+``plugins/codecs/amqp/tests/test_amqp_budget.py``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import struct
+import tracemalloc
+import zlib
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from rabbitstream.plugin import build_registry
+from rabbitstream.protocol._chunk import CHUNK_HEADER, parse_chunk
+from rabbitstream.protocol._subentry import encode_sub_entry, sub_entry_payloads
+
+
+def _import(name: str) -> object | None:
+    try:
+        return importlib.import_module(f"rabbitstream_{name}")
+    except ImportError:
+        return None
+
+
+_NAMES = ["gzip", "snappy", "lz4", "zstd"]
+ALL = build_registry(autoload=False, plugins=[m for m in map(_import, _NAMES) if m is not None])
+needs_all = pytest.mark.skipif(len(ALL.compression) < 4, reason="compression plugins not importable")
+
+CHUNK_K = 4  # the chunk's bytes copy (1x) ...
+CHUNK_A = 6 * 1024 * 1024  # ... plus one sub-entry: measured 3.1 MiB for 65,535 2-byte records
+SUB_K = 3  # body + record bytes: 2x the uncompressed size ...
+SUB_A = 4 * 1024 * 1024  # ... plus 65,535 bytes objects and list slots (3.1 MiB measured)
+MAX = 0xFFFF
+COPIES = 3
+
+
+def peak_of(fn: Callable[[], Any]) -> int:
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        result = fn()
+        peak = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+    del result
+    return peak
+
+
+def chunk(entries: list[bytes], records: int) -> bytes:
+    data = b"".join(entries)
+    return (
+        CHUNK_HEADER.pack(0x50, 0, len(entries), records, 0, 1, 0, zlib.crc32(data), len(data), 0, 0) + data
+    )
+
+
+CASES = [(code, rec) for code in (0, 1, 2, 3, 4) for rec in (b"", b"xy")]
+
+
+def _sub_entry(code: int, record: bytes) -> bytes:
+    return encode_sub_entry([record] * MAX, ALL.compression_codec(code) if code else None)
+
+
+@needs_all
+@pytest.mark.parametrize(("code", "record"), CASES)
+def test_bomb_chunk_consumption_is_bounded(code: int, record: bytes) -> None:
+    entry = _sub_entry(code, record)
+    raw = chunk([entry] * COPIES, COPIES * MAX)
+
+    def consume() -> int:
+        total = 0
+        for run in parse_chunk(raw, registry=ALL).payload_runs():
+            total += len(run)
+            del run
+        return total
+
+    assert consume() == COPIES * MAX
+    peak = peak_of(consume)
+    assert peak <= CHUNK_K * len(raw) + CHUNK_A, (code, record, peak, len(raw))
+
+
+@needs_all
+@pytest.mark.parametrize(("code", "record"), CASES)
+def test_one_sub_entry_is_bounded_by_its_uncompressed_size(code: int, record: bytes) -> None:
+    entry = _sub_entry(code, record)
+    usize = struct.unpack_from(">I", entry, 3)[0]
+    view = memoryview(entry)
+    records, used = sub_entry_payloads(view, ALL)
+    assert len(records) == MAX and used == len(entry)
+    del records
+    peak = peak_of(lambda: sub_entry_payloads(view, ALL))
+    assert peak <= SUB_K * usize + SUB_A, (code, record, peak, usize)
