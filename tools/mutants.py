@@ -24,7 +24,7 @@ TESTS = [
     "core/tests/test_consumer_state.py",
     "core/tests/test_consumer_interleaving.py",
 ]
-PUB = "_producer_publisher.py"
+PUB = "_producer/_publisher.py"
 
 #: (name, file, original text, mutated text)
 MUTANTS: list[tuple[str, str, str, str]] = [
@@ -44,24 +44,24 @@ MUTANTS: list[tuple[str, str, str, str]] = [
      "and self.inflight < self.limit:", "and self.inflight < self.limit - 1:"),
     ("attach: last_sequence == next id kept", PUB,
      "            if last_sequence >= self.next_id:", "            if last_sequence > self.next_id:"),
-    ("send: window one larger", "_producer.py",
+    ("send: window one larger", "_producer/_producer.py",
      "        if pub.inflight >= pub.limit:\n", "        if pub.inflight > pub.limit:\n"),
     ("resend: duplicate copies not re-sent", PUB,
      "                self._write_entry(i, entry, weight)\n", "                pass\n"),
-    ("close: publishers not marked failed", "_producer.py",
+    ("close: publishers not marked failed", "_producer/_producer.py",
      ', ProducerClosedError("the producer was closed"))\n        self._publishers',  # in close()
      ")\n        self._publishers"),
-    ("chunk_done: offset 0 not tracked", "_consumer_sub.py",
+    ("chunk_done: offset 0 not tracked", "_consumer/_sub.py",
      "        if last_offset >= 0:\n", "        if last_offset > 0:\n"),
-    ("on_chunk: chunk ending at the requested offset kept", "_consumer_sub.py",
+    ("on_chunk: chunk ending at the requested offset kept", "_consumer/_sub.py",
      "            if end <= skip:", "            if end < skip:"),
-    ("undecodable: queue not cleared", "_consumer_sub.py",
+    ("undecodable: queue not cleared", "_consumer/_sub.py",
      "        self.queue.clear()\n        self.next_offset = offset", "        self.next_offset = offset"),
-    ("undecodable: resume offset not reset", "_consumer_sub.py",
+    ("undecodable: resume offset not reset", "_consumer/_sub.py",
      "        self.queue.clear()\n        self.next_offset = offset", "        self.queue.clear()"),
-    ("store_tracked: same offset stored again", "_consumer_sub.py",
+    ("store_tracked: same offset stored again", "_consumer/_sub.py",
      "if offset is None or offset == self.stored_offset or", "if offset is None or"),
-    ("on_chunk: trimmed start off by one", "_consumer_sub.py",
+    ("on_chunk: trimmed start off by one", "_consumer/_sub.py",
      "            start = skip\n", "            start = skip - 1\n"),
 ]  # fmt: skip
 
