@@ -156,7 +156,8 @@ def integration(session: nox.Session, broker: str) -> None:
     # pip + hatchling: tests install throwaway plugin distributions with pip
     session.install(*TEST_DEPS, *INTEROP_DEPS, "pip", "hatchling", *_all_distributions(), "-e", ".")
     env = {"RABBITSTREAM_TEST_BROKER_VERSION": broker}
-    extra = ["--tls"] if broker == "4.0" else []  # the TLS node runs beside the 4.0 main node only
+    # the TLS and OAuth 2.0 nodes run beside the 4.0 main node only
+    extra = ["--tls", "--oauth"] if broker == "4.0" else []
     # the launcher runs on nox's (host) interpreter: no node starts in a chroot interpreter's namespace
     session.run(sys.executable, "tools/broker.py", "up", "--version", broker, *extra, external=True)
     session.run(*PYTEST, "tests", "-m", "integration and not slow", *session.posargs, env=env)
@@ -176,6 +177,18 @@ def perf(session: nox.Session) -> None:
     session.install(*_all_distributions(), "-e", ".")
     session.run("python", "tools/broker.py", "up", external=True)
     session.run("rabbitstream", "perf", *(session.posargs or ["--time", "10"]))
+
+
+@nox.session(python=DEFAULT_PYTHON, default=False)
+def bench(session: nox.Session) -> None:
+    """Issue #17's user-shaped workloads side by side with rstream 1.1.1 (from PyPI) and the broker's ceiling.
+
+    ``./run bench`` = ``benchmarks/bench_workloads.py`` (1,000,000 messages, 3 interleaved rounds, medians);
+    arguments go to the script, e.g. ``./run bench --count 200000 --only p1,codec``.
+    """
+    session.install(*_all_distributions(), "rstream==1.1.1")
+    session.run("python", "tools/broker.py", "up", external=True)
+    session.run("python", "benchmarks/bench_workloads.py", *session.posargs)
 
 
 # ----------------------------------------------------------------- documentation site

@@ -90,11 +90,12 @@ async def ceiling(args: argparse.Namespace, stream: str) -> float:
 
     client.set_publisher_handlers(0, on_confirm, lambda errs: None)
     await client.declare_publisher(0, "", stream)
-    bodies = [bytes(AMQPMessage(body=b"hello: %d" % i)) for i in range(BATCH)]
+    per_frame = int(getattr(args, "frame", BATCH))  # messages per Publish frame
+    bodies = [bytes(AMQPMessage(body=b"hello: %d" % i)) for i in range(per_frame)]
     t0 = time.perf_counter()
     next_id = 1
     while next_id <= n:
-        k = min(BATCH, n - next_id + 1)
+        k = min(per_frame, n - next_id + 1)
         for frame in encode_publish(0, list(range(next_id, next_id + k)), bodies[:k], client.frame_max):
             client.write(frame)
         next_id += k

@@ -37,8 +37,11 @@ __all__ = [
     "LB_PORT",
     "NODES",
     "NodeSpec",
+    "OAUTH_KEY_ID",
+    "OAUTH_RESOURCE",
     "ctl",
     "ensure_certs",
+    "ensure_oauth_key",
     "kill_node",
     "lb_down",
     "lb_pid",
@@ -140,6 +143,17 @@ def _tls_conf() -> tuple[str, ...]:
     )
 
 
+#: OAuth 2.0 node: the broker's ``resource_server_id`` (token ``aud`` and scope prefix) and signing key id.
+OAUTH_RESOURCE = "rabbitstream"
+OAUTH_KEY_ID = "rabbitstream-test"
+
+
+def _oauth_conf() -> tuple[str, ...]:
+    # tokens first; the internal database (guest) second so that stream set-up and the
+    # "another user" re-authentication tests can still log in with PLAIN guest/guest
+    return ("auth_backends.1 = rabbit_auth_backend_oauth2", "auth_backends.2 = rabbit_auth_backend_internal")
+
+
 NODES: dict[str, NodeSpec] = {
     s.name: s
     for s in [
@@ -154,6 +168,15 @@ NODES: dict[str, NodeSpec] = {
             tls_port=5561,
             plugins=(*_STREAM_PLUGINS, "rabbitmq_auth_mechanism_ssl"),
             conf=_tls_conf(),
+        ),
+        NodeSpec(
+            "rabbit_oauth",
+            "trixie",
+            5554,
+            5677,
+            15677,
+            plugins=(*_STREAM_PLUGINS, "rabbitmq_auth_backend_oauth2"),
+            conf=_oauth_conf(),
         ),
         *[
             NodeSpec(f"rabbit_c{i}", "sid", 5561 + i, 5673 + i, 15673 + i, conf=_cluster_conf(i))
@@ -477,6 +500,34 @@ def setup_tls_user(spec: NodeSpec) -> None:
         raise BrokerError(f"add_user stream-client failed: {proc.stderr.strip()[-300:]}")
     ctl(spec, ["-q", "clear_password", "stream-client"])
     ctl(spec, ["-q", "set_permissions", "-p", "/", "stream-client", ".*", ".*", ".*"])
+
+
+# ------------------------------------------------------------------------------------------ OAuth 2.0
+def ensure_oauth_key(spec: NodeSpec) -> Path:
+    """Create (once) the node's HS256 signing key and its ``advanced.config``.
+
+    The key is a random hex string; the broker uses its ASCII bytes as the HMAC key (``kty`` ``MAC``),
+    and so must the token issuer of the tests.
+
+    :returns: host path of the key file (readable by the tests).
+    """
+    base = spec.root / spec.dir
+    base.mkdir(parents=True, exist_ok=True)
+    key_file = base / "signing-key.txt"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_hex(32) + "\n")
+    key = key_file.read_text().strip()
+    (base / "advanced.config").write_text(
+        "[{rabbitmq_auth_backend_oauth2, [\n"
+        f'  {{resource_server_id, <<"{OAUTH_RESOURCE}">>}},\n'
+        "  {key_config, [\n"
+        f'    {{default_key, <<"{OAUTH_KEY_ID}">>}},\n'
+        f'    {{signing_keys, #{{<<"{OAUTH_KEY_ID}">> => {{map, #{{<<"kty">> => <<"MAC">>, '
+        f'<<"alg">> => <<"HS256">>, <<"value">> => <<"{key}">>}}}}}}}}\n'
+        "  ]}\n]}].\n"
+    )
+    inroot(spec.root, ["chown", "-R", "rabbitmq:rabbitmq", "/" + spec.dir])
+    return key_file
 
 
 # ------------------------------------------------------------------------------------------ HAProxy

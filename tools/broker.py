@@ -3,7 +3,7 @@
 
 Usage (see ``docs/broker.md``)::
 
-    python tools/broker.py up [--version 4.0|4.3] [--tls] [--cluster] [--lb]
+    python tools/broker.py up [--version 4.0|4.3] [--tls] [--cluster] [--lb] [--oauth]
     python tools/broker.py down [--all]          # stop what this launcher started (--all: every known node)
     python tools/broker.py status
     python tools/broker.py env [--version ...] [--tls] [--cluster] [--lb]   # shell export lines
@@ -15,7 +15,8 @@ Usage (see ``docs/broker.md``)::
 Backends, in order: ``RABBITSTREAM_BROKER_URI`` (use that broker, start nothing); a Docker engine
 (``docker info`` succeeds: official ``rabbitmq:<version>-management`` image); else Debian chroots built with
 debootstrap (root, Debian/Ubuntu host). Nodes: ``rabbit`` (4.0 main, default layout), ``rabbit_43`` (4.3,
-sid chroot), ``rabbit_tls``, ``rabbit_c1..3``; HAProxy ``lb``. Importable: :func:`ensure_broker`.
+sid chroot), ``rabbit_tls``, ``rabbit_oauth`` (OAuth 2.0 backend, HS256 key owned by the tests),
+``rabbit_c1..3``; HAProxy ``lb``. Importable: :func:`ensure_broker`.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ __all__ = [
     "ClusterEnv",
     "Environment",
     "NodeEnv",
+    "OAuthEnv",
     "TlsEnv",
     "cluster_problems",
     "down",
@@ -63,6 +65,7 @@ _ALIASES = {
     "main": "rabbit",
     "tls": "rabbit_tls",
     "43": "rabbit_43",
+    "oauth": "rabbit_oauth",
     "c1": "rabbit_c1",
     "c2": "rabbit_c2",
     "c3": "rabbit_c3",
@@ -95,6 +98,21 @@ class TlsEnv:
 
 
 @dataclass(frozen=True)
+class OAuthEnv:
+    """The OAuth 2.0 node: tokens must be HS256 JWTs signed with the ASCII bytes of the key in
+    ``key_file``, header ``kid`` = ``key_id``, ``aud`` containing ``resource``, scopes prefixed
+    ``<resource>.``. PLAIN guest/guest (internal database) works there too."""
+
+    host: str
+    port: int
+    amqp_port: int
+    http_port: int
+    key_file: str
+    key_id: str
+    resource: str
+
+
+@dataclass(frozen=True)
 class ClusterEnv:
     """The 3-node cluster and the optional load balancer."""
 
@@ -119,6 +137,7 @@ class Environment:
     vhost: str = "/"
     tls: TlsEnv | None = None
     cluster: ClusterEnv | None = None
+    oauth: OAuthEnv | None = None
     notes: list[str] = field(default_factory=list, compare=False)
 
     @property
@@ -147,6 +166,16 @@ class Environment:
                 RABBITSTREAM_TLS_CERT=t.cert_file,
                 RABBITSTREAM_TLS_KEY=t.key_file,
                 RABBITSTREAM_TLS_USER=t.external_username,
+            )
+        if self.oauth:
+            o = self.oauth
+            out.update(
+                RABBITSTREAM_OAUTH_PORT=str(o.port),
+                RABBITSTREAM_OAUTH_AMQP_PORT=str(o.amqp_port),
+                RABBITSTREAM_OAUTH_HTTP_PORT=str(o.http_port),
+                RABBITSTREAM_OAUTH_KEY_FILE=o.key_file,
+                RABBITSTREAM_OAUTH_KEY_ID=o.key_id,
+                RABBITSTREAM_OAUTH_RESOURCE=o.resource,
             )
         if self.cluster:
             c = self.cluster
@@ -193,7 +222,24 @@ def _env_ports(name: str) -> tuple[int, ...]:
     return tuple(int(x) for x in raw.split(",") if x.strip())
 
 
-def _from_uri(uri: str, tls: bool, cluster: bool, lb: bool) -> Environment:
+def _oauth_from_env(host: str) -> OAuthEnv:
+    e = os.environ
+    if not e.get("RABBITSTREAM_OAUTH_PORT") or not e.get("RABBITSTREAM_OAUTH_KEY_FILE"):
+        raise BrokerError(
+            "RABBITSTREAM_BROKER_URI is set but no OAuth node is described (RABBITSTREAM_OAUTH_*)"
+        )
+    return OAuthEnv(
+        host,
+        int(e["RABBITSTREAM_OAUTH_PORT"]),
+        int(e.get("RABBITSTREAM_OAUTH_AMQP_PORT", "0")),
+        int(e.get("RABBITSTREAM_OAUTH_HTTP_PORT", "0")),
+        e["RABBITSTREAM_OAUTH_KEY_FILE"],
+        e.get("RABBITSTREAM_OAUTH_KEY_ID", _nodes.OAUTH_KEY_ID),
+        e.get("RABBITSTREAM_OAUTH_RESOURCE", _nodes.OAUTH_RESOURCE),
+    )
+
+
+def _from_uri(uri: str, tls: bool, cluster: bool, lb: bool, oauth: bool = False) -> Environment:
     u = urllib.parse.urlsplit(uri)
     if u.scheme not in ("rabbitmq-stream", "rabbitmq-stream+tls") or not u.hostname:
         raise BrokerError(
@@ -251,6 +297,7 @@ def _from_uri(uri: str, tls: bool, cluster: bool, lb: bool) -> Environment:
         vhost,
         tls_env,
         cl_env,
+        _oauth_from_env(host) if oauth else None,
     )
 
 
@@ -268,10 +315,10 @@ def _docker_ok() -> bool:
     return _DOCKER
 
 
-def _docker_up(version: str, tls: bool, cluster: bool, lb: bool) -> Environment:
-    if tls or cluster or lb:
+def _docker_up(version: str, tls: bool, cluster: bool, lb: bool, oauth: bool = False) -> Environment:
+    if tls or cluster or lb or oauth:
         raise BrokerError(
-            "--tls/--cluster/--lb need the chroot backend (Debian host, root, no Docker engine)"
+            "--tls/--cluster/--lb/--oauth need the chroot backend (Debian host, root, no Docker engine)"
         )
     spec = NODES[MAIN_NODE[version]]
     name = f"rabbitstream-{version}"
@@ -313,9 +360,25 @@ def _node_env(spec: NodeSpec) -> NodeEnv:
     return NodeEnv(spec.name, spec.stream_port, spec.amqp_port, spec.http_port)
 
 
-def _chroot_up(version: str, tls: bool, cluster: bool, lb: bool) -> Environment:
-    if version != "4.0" and (tls or cluster or lb):
-        raise BrokerError("--tls/--cluster/--lb are provided with --version 4.0 only")
+def _oauth_up() -> OAuthEnv:
+    spec = NODES["rabbit_oauth"]
+    _chroot.ensure_chroot(spec.suite)
+    key_file = _nodes.ensure_oauth_key(spec)  # before the node starts: advanced.config holds the key
+    _nodes.start_nodes([spec])
+    return OAuthEnv(
+        "localhost",
+        spec.stream_port,
+        spec.amqp_port,
+        spec.http_port or 0,
+        str(key_file),
+        _nodes.OAUTH_KEY_ID,
+        _nodes.OAUTH_RESOURCE,
+    )
+
+
+def _chroot_up(version: str, tls: bool, cluster: bool, lb: bool, oauth: bool = False) -> Environment:
+    if version != "4.0" and (tls or cluster or lb or oauth):
+        raise BrokerError("--tls/--cluster/--lb/--oauth are provided with --version 4.0 only")
     main = NODES[MAIN_NODE[version]]
     _nodes.start_nodes([main])
     tls_env = cl_env = None
@@ -364,33 +427,35 @@ def _chroot_up(version: str, tls: bool, cluster: bool, lb: bool) -> Environment:
         main.http_port or 0,
         tls=tls_env,
         cluster=cl_env,
+        oauth=_oauth_up() if oauth else None,
     )
 
 
 def ensure_broker(
-    version: str = "4.0", tls: bool = False, cluster: bool = False, lb: bool = False
+    version: str = "4.0", tls: bool = False, cluster: bool = False, lb: bool = False, oauth: bool = False
 ) -> Environment:
     """Provide the requested environment, starting what is missing (idempotent, process-safe).
 
     :param version: ``"4.0"`` (Debian trixie, 4.0.5) or ``"4.3"`` (Debian sid, 4.3.x).
     :param tls: also the TLS/EXTERNAL node. :param cluster: also the 3-node cluster.
     :param lb: also HAProxy in front of the cluster (implies ``cluster``).
+    :param oauth: also the OAuth 2.0 node ``rabbit_oauth`` (:class:`OAuthEnv`).
     :raises BrokerError: no broker can be had (the message says why).
     """
     if version not in MAIN_NODE:
         raise BrokerError(f"unknown version {version!r} (choose one of {', '.join(MAIN_NODE)})")
     uri = os.environ.get("RABBITSTREAM_BROKER_URI")
     if uri:
-        return _from_uri(uri, tls, cluster, lb)
+        return _from_uri(uri, tls, cluster, lb, oauth)
     if _docker_ok():
-        return _docker_up(version, tls, cluster, lb)
+        return _docker_up(version, tls, cluster, lb, oauth)
     try:
         with _lock():
-            return _chroot_up(version, tls, cluster or lb, lb)
+            return _chroot_up(version, tls, cluster or lb, lb, oauth)
     except BrokerError as exc:
         # not root / no apt: a broker already listening on the main ports is still usable
         spec = NODES[MAIN_NODE[version]]
-        if tls or cluster or lb or not _nodes.port_open(spec.stream_port):
+        if tls or cluster or lb or oauth or not _nodes.port_open(spec.stream_port):
             raise
         ver = _probe_version("localhost", spec.stream_port)
         return Environment(
@@ -484,15 +549,15 @@ def _status() -> None:
     for spec in NODES.values():
         root = _chroot.chroot_path(spec.suite)
         if not root.exists():
-            print(f"  {spec.name:<10} ({spec.suite}: no chroot)")
+            print(f"  {spec.name:<12} ({spec.suite}: no chroot)")
             continue
         pid = _nodes.node_pid(spec)
         ports = f"stream {spec.stream_port}" + (f", tls {spec.tls_port}" if spec.tls_port else "")
         ports += f", amqp {spec.amqp_port}" + (f", http {spec.http_port}" if spec.http_port else "")
         mark = "started by launcher" if spec.name in state.get("started", []) else "adopted" if pid else ""
-        print(f"  {spec.name:<10} {'running pid ' + str(pid) if pid else 'stopped':<18} {ports}  {mark}")
+        print(f"  {spec.name:<12} {'running pid ' + str(pid) if pid else 'stopped':<18} {ports}  {mark}")
     lb = _nodes.lb_pid()
-    print(f"  {'haproxy':<10} {'running pid ' + str(lb) if lb else 'stopped':<18} 127.0.0.1:{LB_PORT}")
+    print(f"  {'haproxy':<12} {'running pid ' + str(lb) if lb else 'stopped':<18} 127.0.0.1:{LB_PORT}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -505,6 +570,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.add_argument("--tls", action="store_true", help="also the TLS/EXTERNAL node")
         p.add_argument("--cluster", action="store_true", help="also the 3-node cluster")
         p.add_argument("--lb", action="store_true", help="also HAProxy on 127.0.0.1:5560 (implies --cluster)")
+        p.add_argument("--oauth", action="store_true", help="also the OAuth 2.0 node (rabbit_oauth)")
     sub.add_parser("down").add_argument("--all", action="store_true", help="also nodes not started by us")
     sub.add_parser("status")
     sub.add_parser("wipe")
@@ -517,7 +583,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if a.cmd in ("up", "env", "selftest"):
             t0 = time.monotonic()
-            env = ensure_broker(a.version, a.tls, a.cluster or a.lb, a.lb)
+            env = ensure_broker(a.version, a.tls, a.cluster or a.lb, a.lb, a.oauth)
             if a.cmd == "env":
                 for k, v in env.exports().items():
                     print(f"export {k}={v}")

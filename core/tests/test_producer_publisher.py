@@ -215,3 +215,39 @@ async def test_add_accepts_bytes_likes_and_checks_bytes_result() -> None:
     with pytest.raises(TypeError):
         pub.add("text", None, None)  # type: ignore[arg-type]
     assert pub.next_id == 5
+
+
+async def test_confirm_timeout_queue_keeps_no_id_per_message() -> None:
+    """Confirmed messages leave nothing per message behind (#17: peak RSS while publishing 1M).
+
+    The queue of deadlines keeps its entries ``confirm_timeout`` seconds, confirmed or not: each
+    entry must be O(1) in size (a ``range``), not a list of one int per message.
+    """
+    pub, _ = _publisher(confirm_timeout=30.0, batch_size=100)
+    for _ in range(5):
+        ids = pub.add_batch([b"m"] * 1000, None, None)
+        pub.on_confirm(ids)
+    for _ in range(250):
+        pub.add(b"x", None, None)
+    pub.flush()
+    assert pub.inflight == 250 and len(pub.pending) == 250
+    assert len(pub.deadlines) == 8  # 5 batches + 3 flushes of the send() buffer
+    assert all(type(ids) is range for _, ids in pub.deadlines)
+    assert [len(ids) for _, ids in pub.deadlines] == [1000] * 5 + [100, 100, 50]
+
+
+async def test_confirm_timeout_still_releases_late_ids() -> None:
+    seen: list[ConfirmationStatus] = []
+    pub, _ = _publisher(confirm_timeout=30.0)
+    ids = pub.add_batch([b"a", RawMessage(b"b", 7), b"c"], seen.append, None)  # caller-set id: not a range
+    more = pub.add_batch([b"d", b"e"], seen.append, None)
+    pub.on_confirm([ids[0], more[0]])
+    pub.expire(float("inf"))
+    assert [(s.message_id, s.is_confirmed, s.response_code) for s in seen] == [
+        (1, True, 0),
+        (9, True, 0),
+        (7, False, 10004),
+        (8, False, 10004),
+        (10, False, 10004),
+    ]
+    assert pub.inflight == 0 and not pub.pending

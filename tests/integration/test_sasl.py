@@ -64,6 +64,42 @@ async def test_mechanism_not_offered_on_plain_listener(broker: Any, registry: Re
     assert "PLAIN" in str(ei.value)
 
 
+async def test_anonymous(broker: Any, registry: Registry) -> None:
+    """SASL ANONYMOUS (PLAIN plugin): RabbitMQ 4.x offers it by default and maps it to its
+    ``anonymous_login_user`` (guest, loopback only); the connection is usable."""
+    client = await Client.connect(broker.host, broker.port, sasl_mechanism="ANONYMOUS", registry=registry)
+    try:
+        assert "ANONYMOUS" in client.sasl_mechanisms
+        assert await client.stream_exists(f"no-such-stream-{uuid.uuid4().hex[:6]}") is False
+    finally:
+        await client.close()
+
+
+async def test_anonymous_refused_where_not_allowed(tls_broker: Any, registry: Registry) -> None:
+    """The TLS node restricts ``auth_mechanisms`` to EXTERNAL and PLAIN: ANONYMOUS is not offered."""
+    with pytest.raises(SASLMechanismNotOffered) as ei:
+        await Client.connect(
+            tls_broker.host, tls_broker.plain_port, sasl_mechanism="ANONYMOUS", registry=registry
+        )
+    assert "ANONYMOUS" not in ei.value.offered
+
+
+async def test_reauthenticate_plain(broker: Any, registry: Registry) -> None:
+    """Re-authentication after Open (token refresh's protocol step) with PLAIN on RabbitMQ 4.0 and 4.3: the
+    same password is accepted and the connection stays usable; a wrong one is refused with 0x08."""
+    client = await Client.connect(
+        broker.host, broker.port, username=broker.username, password=broker.password, registry=registry
+    )
+    try:
+        await client.reauthenticate(broker.password)
+        assert await client.stream_exists(f"no-such-stream-{uuid.uuid4().hex[:6]}") is False
+        with pytest.raises(AuthenticationFailure) as ei:
+            await client.reauthenticate("wrong")
+        assert ei.value.code == 0x08
+    finally:
+        await client.close()
+
+
 async def test_mechanism_not_installed(broker: Any, registry: Registry) -> None:
     with pytest.raises(PluginNotFoundError):
         await Client.connect(broker.host, broker.port, sasl_mechanism="SCRAM-SHA-256", registry=registry)

@@ -26,6 +26,7 @@ _EXPORTS: dict[str, str] = {
     "RawMessage": "utils",
     # clients
     "Client": "_connection",
+    "CredentialsProvider": "_connection",
     "Producer": "_producer",
     "Consumer": "_consumer",
     "MessageContext": "_consumer",
@@ -78,6 +79,7 @@ _SUBMODULES = {
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from rabbitstream._connection import Client as Client
+    from rabbitstream._connection import CredentialsProvider as CredentialsProvider
     from rabbitstream._connection import StateChange as StateChange
     from rabbitstream._consumer import Consumer as Consumer
     from rabbitstream._consumer import CreditPolicy as CreditPolicy

@@ -3,6 +3,8 @@
 - :mod:`._transport`: :class:`StreamProtocol`, the ``asyncio.Protocol`` that feeds the sans-IO
   :mod:`rabbitstream.protocol` state machine and writes its frames to the socket;
 - :mod:`._client`: :class:`Client`, request/response over one connection (the rstream ``Client``);
+- :mod:`._credentials`: :class:`CredentialsProvider`, a password that refreshes itself (OAuth 2.0
+  tokens); every connection opened with one re-authenticates in place on each refresh;
 - :mod:`._locator`: finding the node that hosts a stream (leader for producers, replica for
   consumers) through a locator connection, and the :class:`StateChange` events.
 """
@@ -10,6 +12,16 @@
 from __future__ import annotations
 
 from rabbitstream._connection._client import Client, StreamMetadata
+from rabbitstream._connection._credentials import CredentialsProvider
 from rabbitstream._connection._locator import DISCONNECTED, FAILED, RECOVERED, RECOVERING, StateChange
 
-__all__ = ["DISCONNECTED", "FAILED", "RECOVERED", "RECOVERING", "Client", "StateChange", "StreamMetadata"]
+__all__ = [
+    "DISCONNECTED",
+    "FAILED",
+    "RECOVERED",
+    "RECOVERING",
+    "Client",
+    "CredentialsProvider",
+    "StateChange",
+    "StreamMetadata",
+]

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from rabbitstream._connection._credentials import CredentialsProvider
 from rabbitstream._connection._transport import (
     ChunkCallback,
     CloseListener,
@@ -61,6 +62,8 @@ from rabbitstream.protocol._frames import (
     ResolveOffsetSpecResponse,
     RouteRequest,
     RouteResponse,
+    SaslAuthenticateRequest,
+    SaslAuthenticateResponse,
     StoreOffset,
     StreamStatsRequest,
     StreamStatsResponse,
@@ -76,6 +79,7 @@ __all__ = ["DEFAULT_PORT", "DEFAULT_TLS_PORT", "Broker", "Client", "StreamMetada
 
 _R = TypeVar("_R", bound=Response)
 _OK = 1
+_SASL_CHALLENGE = 0x0A
 #: Commands this client can receive in newer versions: Deliver 1-2 (committed chunk id), Publish 1-2.
 CLIENT_COMMAND_VERSIONS: tuple[tuple[int, int, int], ...] = ((DELIVER_KEY, 1, 2), (PUBLISH_KEY, 1, 2))
 
@@ -107,6 +111,10 @@ def _version_tuple(version: str) -> tuple[int, ...]:
             break
         parts.append(int(digits))
     return tuple(parts)
+
+
+def _sasl_authenticate(mechanism: str, data: bytes | None) -> Callable[[int], Frame]:
+    return lambda c: SaslAuthenticateRequest(correlation_id=c, mechanism=mechanism, data=data)
 
 
 def _client_properties(connection_name: str | None) -> dict[str, str]:
@@ -143,6 +151,7 @@ class Client:
         self.server_command_versions: dict[int, tuple[int, int]] = {}
         self.sasl_mechanisms: tuple[str, ...] = ()
         self.deliver_version = 1
+        self._sasl: tuple[Any, str] | None = None  # (mechanism, username) for reauthenticate()
 
     # ------------------------------------------------------------------ construction
 
@@ -156,7 +165,7 @@ class Client:
         server_hostname: str | None = None,
         vhost: str = "/",
         username: str = "guest",
-        password: str = "guest",
+        password: str | CredentialsProvider = "guest",
         sasl_mechanism: str = "PLAIN",
         frame_max: int = 1048576,
         heartbeat: int = 60,
@@ -172,6 +181,8 @@ class Client:
 
         :param ssl_context: TLS; the host name is verified against ``server_hostname``
             (default ``host``) unless the context disables it.
+        :param password: a string, or a :class:`CredentialsProvider` (OAuth 2.0 tokens): the connection
+            opens with its current password and re-authenticates with each new one (:meth:`reauthenticate`).
         :param sasl_mechanism: picked by name from the registry's SASL plugins
             (``PLAIN``, ``EXTERNAL``, ``ANONYMOUS``...).
         :param frame_max: requested frame_max (0 = no limit); negotiated with the broker.
@@ -185,11 +196,16 @@ class Client:
         :raises SASLMechanismNotOffered: the broker does not offer ``sasl_mechanism``.
         :raises AuthenticationFailure: wrong credentials (other handshake codes: their class).
         """
-        check_credentials(username, password)  # InvalidArgument before any I/O
+        check_credentials(username, password if isinstance(password, str) else "")  # before any I/O
         loop = asyncio.get_running_loop()
         reg = registry if registry is not None else get_registry()
         mechanism = reg.sasl_mechanism(sasl_mechanism)
         address = f"{host}:{port}"
+        provider = None if isinstance(password, str) else password
+        if provider is not None:
+            password = await provider.password()
+            check_credentials(username, password)
+        assert isinstance(password, str)
 
         made: list[StreamProtocol] = []
 
@@ -224,9 +240,16 @@ class Client:
             except (OSError, ssl.SSLError) as exc:
                 raise ConnectError(f"could not connect to {address}: {exc}") from exc
             client = cls(protocol, host, port, rpc_timeout=rpc_timeout)
+            client._sasl = (mechanism, username)
             await client._handshake(
                 mechanism, username, password, vhost, frame_max, heartbeat, connection_name, connect_timeout
             )
+            if provider is not None:
+                remove = provider.add_listener(client.reauthenticate)
+                client.add_close_listener(lambda _reason: remove())
+                latest = await provider.password()
+                if latest != password:  # refreshed while this connection was opening: catch up
+                    await client.reauthenticate(latest)
         except BaseException:
             # Every failure (refused, timeout, cancellation, handshake error) closes what was opened,
             # including a connection ``wait_for`` made but dropped as it timed out or was cancelled.
@@ -292,6 +315,35 @@ class Client:
             await self._exchange_command_versions()
         if self.heartbeat:
             self._protocol.start_heartbeat(self.heartbeat)
+
+    async def reauthenticate(self, password: str) -> None:
+        """Authenticate again on this open connection (SaslAuthenticate after Open).
+
+        Same mechanism and username as the connection was opened with; publishing and consuming go on
+        meanwhile.  The broker refuses another mechanism (0x14) or another user (0x15); after any
+        refusal it closes the connection.
+
+        :raises AuthenticationFailure: the broker rejected ``password`` (e.g. an expired token).
+        :raises SASLCannotChangeUsername: ``password`` belongs to another user.
+
+        .. versionadded:: 0.2
+        """
+        if self._sasl is None:
+            raise RuntimeError("reauthenticate() needs a connection opened with Client.connect()")
+        mechanism, username = self._sasl
+        # SaslAuthenticate alone: RabbitMQ (3.13-4.x) answers a SaslHandshake after Open with
+        # "unknown command" and closes the connection; the mechanism is the one already negotiated.
+        data = mechanism.initial_response(username, password)
+        what = f"SASL re-authentication ({mechanism.name}, user {username!r})"
+        while True:
+            resp = await self._rpc(
+                _sasl_authenticate(mechanism.name, data), SaslAuthenticateResponse, what, check=False
+            )
+            if resp.code != _SASL_CHALLENGE:
+                break
+            data = mechanism.respond(resp.challenge or b"")
+        if resp.code != _OK:
+            raise ServerError.for_code(resp.code, what)
 
     async def _exchange_command_versions(self) -> None:
         resp = await self._rpc(

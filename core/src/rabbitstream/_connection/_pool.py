@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from rabbitstream._connection._client import Client
+from rabbitstream._connection._credentials import CredentialsProvider
 from rabbitstream._connection._locator import REPLICA_ATTEMPTS, Address, NodeSelector
 from rabbitstream.protocol._chunk import ChunkLimits
 from rabbitstream.protocol._connection import DEFAULT_MAX_INBOUND_FRAME
@@ -69,7 +70,7 @@ class ConnectionOptions:
     ssl_context: ssl.SSLContext | None = None
     vhost: str = "/"
     username: str = "guest"
-    password: str = "guest"
+    password: str | CredentialsProvider = "guest"
     sasl_mechanism: str = "PLAIN"
     frame_max: int = 1048576
     heartbeat: int = 60

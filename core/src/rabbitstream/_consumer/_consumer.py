@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from rabbitstream._connection._client import Client
+from rabbitstream._connection._credentials import CredentialsProvider
 from rabbitstream._connection._locator import StateListener
 from rabbitstream._connection._pool import ConnectionOptions, close_client, close_step
 from rabbitstream._consumer._base import ConsumerBase
@@ -96,7 +97,7 @@ class Consumer(ConsumerBase):
         ssl_context: ssl.SSLContext | None = None,
         vhost: str = "/",
         username: str,
-        password: str,
+        password: str | CredentialsProvider,
         frame_max: int = 1 * 1024 * 1024,
         heartbeat: int = 60,
         load_balancer_mode: bool = False,

@@ -10,6 +10,7 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from rabbitstream._connection._credentials import CredentialsProvider
 from rabbitstream._connection._pool import (
     CALLBACK_WAIT_TIMEOUT,
     ConnectionOptions,
@@ -74,7 +75,7 @@ class Producer(ProducerBase):
         ssl_context: ssl.SSLContext | None = None,
         vhost: str = "/",
         username: str,
-        password: str,
+        password: str | CredentialsProvider,
         frame_max: int = 1048576,
         heartbeat: int = 60,
         load_balancer_mode: bool = False,

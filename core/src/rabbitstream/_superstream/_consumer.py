@@ -14,6 +14,7 @@ import ssl
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from rabbitstream._connection._credentials import CredentialsProvider
 from rabbitstream._superstream._producer import create_super_stream_on, delete_super_stream_on
 from rabbitstream.constants import ConsumerOffsetSpecification, SlasMechanism
 from rabbitstream.superstream import SuperStreamCreationOption
@@ -58,7 +59,7 @@ class SuperStreamConsumer:
         ssl_context: ssl.SSLContext | None = None,
         vhost: str = "/",
         username: str,
-        password: str,
+        password: str | CredentialsProvider,
         super_stream: str,
         super_stream_creation_option: SuperStreamCreationOption | None = None,
         frame_max: int = 1024 * 1024,

@@ -13,6 +13,7 @@ import ssl
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
+from rabbitstream._connection._credentials import CredentialsProvider
 from rabbitstream._producer._publisher import ConfirmCallback
 from rabbitstream.constants import SlasMechanism
 from rabbitstream.exceptions import StreamAlreadyExists, StreamDoesNotExist
@@ -154,7 +155,7 @@ class SuperStreamProducer:
         ssl_context: ssl.SSLContext | None = None,
         vhost: str = "/",
         username: str,
-        password: str,
+        password: str | CredentialsProvider,
         super_stream: str,
         super_stream_creation_option: SuperStreamCreationOption | None = None,
         routing_extractor: Callable[[Any], Any],

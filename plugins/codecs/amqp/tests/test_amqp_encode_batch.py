@@ -88,3 +88,19 @@ def test_batch_property(body: bytes | str, subject: str | None) -> None:
     props = None if subject is None else Properties(subject=subject)
     msg = AMQPMessage(body=body, properties=props)
     assert encode_batch([msg, msg]) == [_generic(msg)] * 2 == [bytes(msg)] * 2
+
+
+def test_uniform_batch_fast_path_matches_bytes() -> None:
+    """A batch of body-only messages (the inline path), and each kind of message that leaves it."""
+    plain = [AMQPMessage(body=b"m%d" % i) for i in range(50)]
+    assert encode_batch(plain) == [bytes(m) for m in plain]
+    multi = amqp_decoder(bytes(AMQPMessage(body=[b"x", b"yz"])))  # several data sections
+    for odd in (
+        AMQPMessage(body=b"x" * 300),  # data section with a 4-byte length
+        AMQPMessage(body=b"p", properties=Properties(message_id=1)),
+        AMQPMessage(body="text"),
+        AMQPMessage(body=bytearray(b"ba")),
+        multi,
+    ):
+        batch = [*plain[:3], odd, *plain[3:5]]
+        assert encode_batch(batch) == [_generic(m) for m in batch]
