@@ -55,6 +55,7 @@ if _MISSING:
 PLUGINS = sorted(str(p.parent.relative_to(ROOT)) for p in ROOT.glob("plugins/*/*/pyproject.toml"))
 TEST_DEPS = ["pytest>=8", "pytest-asyncio>=0.24", "pytest-timeout>=2.3", "hypothesis>=6.100"]
 INTEROP_DEPS = ["pika>=1.3", "cramjam>=2.8", "mmh3>=4", "python-snappy>=0.7", "rstream==1.1.1"]
+INTEROP_DEPS += ["opentelemetry-sdk>=1.20"]  # in-memory exporters for rabbitstream-opentelemetry's tests
 PYTEST = ["pytest", "--durations=10"]
 
 

@@ -135,6 +135,11 @@ def ex(broker: BrokerInfo) -> Iterator[ExampleRunner]:
             r"Received 50 messages published after subscribing",
         ),
         ("async_iterator/async_iterator_consumer.py", 250, r"Iterated over 250 messages"),
+        (
+            "telemetry/opentelemetry_trace.py",
+            60,
+            r"60 send spans, 60 process spans, 60 process spans continue a send trace",
+        ),
     ],
 )
 def test_self_contained_example(ex: ExampleRunner, script: str, count: int, expect: str) -> None:

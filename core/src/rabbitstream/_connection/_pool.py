@@ -77,6 +77,8 @@ class ConnectionOptions:
     registry: Registry | None = None
     max_inbound_frame_size: int = DEFAULT_MAX_INBOUND_FRAME
     chunk_limits: ChunkLimits | None = None
+    #: called with each connection once it is open (instrumentation: ``_connection/_observe.py``)
+    on_connect: Callable[[Client], None] | None = None
 
     @staticmethod
     def mechanism_name(mechanism: object) -> str:
@@ -85,7 +87,7 @@ class ConnectionOptions:
 
     async def connect(self, host: str, port: int, name: str) -> Client:
         """An authenticated, open connection to ``host:port`` named ``name``."""
-        return await Client.connect(
+        client = await Client.connect(
             host,
             port,
             connection_name=name,
@@ -100,6 +102,9 @@ class ConnectionOptions:
             max_inbound_frame_size=self.max_inbound_frame_size,
             chunk_limits=self.chunk_limits,
         )
+        if self.on_connect is not None:
+            self.on_connect(client)
+        return client
 
 
 class NodeConnection(Generic[_E]):
@@ -179,6 +184,8 @@ class ConnectionPool(Generic[_E]):
         )
         self._closed_error = closed_error
         self.locator_client: Client | None = None
+        #: a locator was opened once (``repr`` tells a new owner from a closed one)
+        self.was_opened = False
         self._locator_lock = asyncio.Lock()
         self._conn_lock = asyncio.Lock()
         self.connections: list[NodeConnection[_E]] = []
@@ -207,6 +214,7 @@ class ConnectionPool(Generic[_E]):
                 loc = self.locator_client = await self.nodes.open_locator(
                     f"locator-{self.connection_name}", loc
                 )
+                self.was_opened = True
             return loc
 
     async def close_locator(self) -> None:

@@ -17,12 +17,14 @@ from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from rabbitstream._connection._locator import FAILED, NodeSelector, StateListener
+from rabbitstream._connection._observe import consumer_observer, observe_connections, observe_states
 from rabbitstream._connection._pool import ConnectionOptions, ConnectionPool, NodeConnection, close_step
 from rabbitstream._connection._recovery import Recovery
 from rabbitstream._consumer._sub import Subscription
 from rabbitstream._consumer._types import EventContext, wire_offset
 from rabbitstream.constants import ConsumerOffsetSpecification, OffsetSpecification, OffsetType
 from rabbitstream.exceptions import ConnectionClosed, MaxConsumersPerInstance, OffsetNotFound, ServerError
+from rabbitstream.plugin._types import ClientInfo
 from rabbitstream.recovery import IReliableEntity, RecoveryStrategy
 from rabbitstream.utils import OnClosedErrorInfo
 
@@ -105,6 +107,14 @@ class ConsumerBase(IReliableEntity):
     ) -> None:
         self._connection_name = connection_name
         self._max_subs = max_subscribers
+        #: instrumentation (``None`` when no plugin observes consumers: nothing is called at all)
+        self._observer = consumer_observer(
+            options.registry,
+            ClientInfo("consumer", host, port, options.vhost, options.username, connection_name),
+        )
+        if self._observer is not None:
+            options = observe_connections(options, self._observer)
+            on_state_change = observe_states(on_state_change, self._observer)
         self._prefer_replica = prefer_replica
         self._replica_attempts = replica_attempts
         self._pool: ConnectionPool[Subscription] = ConnectionPool(
@@ -134,6 +144,24 @@ class ConsumerBase(IReliableEntity):
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         self._pool.spawn(coro)
+
+    @property
+    def state(self) -> str:
+        """``"new"`` (never started), ``"open"``, ``"closing"`` or ``"closed"``."""
+        pool = self._pool
+        if self._closing:  # stays set after close(): nothing reopens a connection
+            return "closing" if pool.locator_client is not None or pool.connections else "closed"
+        loc = pool.locator_client
+        if loc is not None and not loc.is_closed:
+            return "open"
+        return "closed" if pool.was_opened else "new"
+
+    def __repr__(self) -> str:
+        nodes, options = self._pool.nodes, self._pool.options
+        return (
+            f"<{type(self).__name__} host={nodes.host!r} port={nodes.port} vhost={options.vhost!r} "
+            f"user={options.username!r} state={self.state!r} subscriptions={len(self._subs)}>"
+        )
 
     # ------------------------------------------------------------------ connections
 

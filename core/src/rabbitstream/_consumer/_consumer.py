@@ -20,6 +20,7 @@ from rabbitstream._connection._locator import StateListener
 from rabbitstream._connection._pool import ConnectionOptions, close_client, close_step
 from rabbitstream._consumer._base import ConsumerBase
 from rabbitstream._consumer._iter import BatchStream, MessageStream
+from rabbitstream._consumer._observed import new_subscription
 from rabbitstream._consumer._sub import Subscription
 from rabbitstream._consumer._types import (
     CreditPolicy,
@@ -386,9 +387,10 @@ class Consumer(ConsumerBase):
                 raise StreamAlreadySubscribed(f"this consumer already subscribes to stream {stream!r}")
         sid = self._peek_id()
         self._next_id = sid + 1
-        sub = Subscription(
-            self, sid, stream, callback=callback, decoder=decoder, props=props, offset_spec=spec,
-            initial_credit=initial_credit, credit_policy=policy, listener=listener, tracking=tracking,
+        sub = new_subscription(
+            self._observer, self, sid, stream, callback=callback, decoder=decoder, props=props,
+            offset_spec=spec, initial_credit=initial_credit, credit_policy=policy, listener=listener,
+            tracking=tracking,
         )  # fmt: skip
         self._subs[sid] = sub
         return sub

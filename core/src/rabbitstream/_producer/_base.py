@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from rabbitstream._connection._locator import NodeSelector, StateListener
+from rabbitstream._connection._observe import observe_connections, observe_states, producer_observer
 from rabbitstream._connection._pool import ConnectionOptions, ConnectionPool, NodeConnection
 from rabbitstream._connection._recovery import Recovery
 from rabbitstream._producer._publisher import CONNECTION_LOST_CODE, Publisher
@@ -18,6 +19,7 @@ from rabbitstream.exceptions import (
     ServerError,
     StreamDoesNotExist,
 )
+from rabbitstream.plugin._types import ClientInfo
 from rabbitstream.recovery import IReliableEntity, RecoveryStrategy
 from rabbitstream.utils import OnClosedErrorInfo
 
@@ -117,6 +119,14 @@ class ProducerBase(IReliableEntity):
         self.port = port
         self._connection_name = connection_name
         self._max_publishers = max_publishers
+        #: instrumentation (``None`` when no plugin observes producers: nothing is called at all)
+        self._observer = producer_observer(
+            options.registry,
+            ClientInfo("producer", host, port, options.vhost, options.username, connection_name),
+        )
+        if self._observer is not None:
+            options = observe_connections(options, self._observer)
+            on_state_change = observe_states(on_state_change, self._observer)
         self._recovery_strategy = recovery_strategy
         self._pool: ConnectionPool[Publisher] = ConnectionPool(
             host,
@@ -143,6 +153,23 @@ class ProducerBase(IReliableEntity):
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         return self._pool.spawn(coro)
+
+    @property
+    def state(self) -> str:
+        """``"new"`` (never started), ``"open"``, ``"closing"`` or ``"closed"``."""
+        if self._closing:
+            return "closing"
+        if self._started:
+            return "open"
+        return "closed" if self._pool.was_opened else "new"
+
+    def __repr__(self) -> str:
+        options = self._pool.options
+        publishers = len(set(self._publishers.values()))
+        return (
+            f"<{type(self).__name__} host={self.host!r} port={self.port} vhost={options.vhost!r} "
+            f"user={options.username!r} state={self.state!r} publishers={publishers}>"
+        )
 
     # ------------------------------------------------------------------ connections
 

@@ -25,6 +25,7 @@ from rabbitstream._producer._base import (
     ProducerClosedError,
     compression_code,
 )
+from rabbitstream._producer._observed import new_publisher
 from rabbitstream._producer._publisher import (
     PRODUCER_CLOSED_CODE,
     ConfirmCallback,
@@ -250,7 +251,8 @@ class Producer(ProducerBase):
                     if s == stream:
                         self._publishers[(stream, None)] = p
                         return p
-            pub = Publisher(
+            pub = new_publisher(
+                self._observer,
                 stream,
                 name,
                 limit=self._max_unconfirmed,
@@ -424,6 +426,8 @@ class Producer(ProducerBase):
             raise ValueError("Empty batch")
         if self._filter_value_extractor is not None:
             raise ValueError("sub-entry batching cannot be combined with filtering (no Publish v2 shape)")
+        if self._observer is not None:  # tracing: messages carrying their trace context
+            sub_entry_messages = self._observer.prepare(stream, list(sub_entry_messages))
         code = compression_code(compression_type)
         codec = None
         if code != 0:

@@ -102,6 +102,7 @@ class SuperStreamConsumer:
             **consumer_options,
         )
         self._consumer: Consumer | None = None
+        self._closed = False  # close() ran (repr: "closed" rather than "new")
         self._partitions: list[str] = []
         #: partition -> subscriber id of the inner consumer
         self._subscribers: dict[str, int] = {}
@@ -152,9 +153,26 @@ class SuperStreamConsumer:
     async def close(self) -> None:
         """Unsubscribe every partition and close the connections (idempotent)."""
         consumer, self._consumer = self._consumer, None
+        self._closed = True
         self._subscribers.clear()
         if consumer is not None:
             await consumer.close()
+
+    @property
+    def state(self) -> str:
+        """``"new"`` (never started), ``"open"``, ``"closing"`` or ``"closed"`` (of the inner client)."""
+        inner = self._consumer
+        if inner is not None:
+            return inner.state
+        return "closed" if self._closed else "new"
+
+    def __repr__(self) -> str:
+        kw = self._consumer_kwargs
+        return (
+            f"<{type(self).__name__} super_stream={self.super_stream!r} host={self.host!r} port={self.port} "
+            f"vhost={kw.get('vhost', '/')!r} user={kw.get('username')!r} state={self.state!r}"
+            f" partitions={len(self._subscribers)}>"
+        )
 
     async def __aenter__(self) -> SuperStreamConsumer:
         await self.start()
@@ -279,6 +297,3 @@ class SuperStreamConsumer:
         """Whether ``stream`` (e.g. a partition) exists."""
         client = await self.default_client
         return bool(await client.stream_exists(stream))
-
-    def __repr__(self) -> str:
-        return f"SuperStreamConsumer(super_stream={self.super_stream!r}, partitions={len(self._subscribers)})"

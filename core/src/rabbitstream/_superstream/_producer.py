@@ -217,6 +217,7 @@ class SuperStreamProducer:
         if recovery_strategy is None:
             del self._producer_kwargs["recovery_strategy"]  # the Producer's default: enabled
         self._producer: Producer | None = None
+        self._closed = False  # close() ran (repr: "closed" rather than "new")
         self.super_stream_metadata = DefaultSuperstreamMetadata(super_stream, _Locator(self))
         self._ready = False
 
@@ -287,9 +288,26 @@ class SuperStreamProducer:
     async def close(self) -> None:
         """Flush and close the inner producer (idempotent)."""
         producer, self._producer = self._producer, None
+        self._closed = True
         self._ready = False
         if producer is not None:
             await producer.close()
+
+    @property
+    def state(self) -> str:
+        """``"new"`` (never started), ``"open"``, ``"closing"`` or ``"closed"`` (of the inner client)."""
+        inner = self._producer
+        if inner is not None:
+            return inner.state
+        return "closed" if self._closed else "new"
+
+    def __repr__(self) -> str:
+        kw = self._producer_kwargs
+        return (
+            f"<{type(self).__name__} super_stream={self.super_stream!r} host={self.host!r} port={self.port} "
+            f"vhost={kw.get('vhost', '/')!r} user={kw.get('username')!r} state={self.state!r}"
+            f" routing={self.routing!r}>"
+        )
 
     async def __aenter__(self) -> SuperStreamProducer:
         await self.start()
@@ -507,6 +525,3 @@ class SuperStreamProducer:
         if not self._ready:
             await self._load_metadata()
         return list(self.super_stream_metadata.partitions())
-
-    def __repr__(self) -> str:
-        return f"SuperStreamProducer(super_stream={self.super_stream!r}, routing={self.routing!r})"

@@ -39,24 +39,32 @@ from rabbitstream.plugin._manager import (
 )
 from rabbitstream.plugin._spec import NAME, hookimpl
 from rabbitstream.plugin._types import (
+    ClientInfo,
     CompressionCodec,
+    ConsumerObserver,
+    Instrumentation,
     MessageCodec,
     PartitionRouter,
+    ProducerObserver,
     SaslAuthenticator,
     SuperStreamMetadata,
 )
 
 __all__ = [
     "NAME",
+    "ClientInfo",
     "CompressionCodec",
+    "ConsumerObserver",
     "DuplicatePluginError",
     "MessageCodec",
+    "Instrumentation",
     "PluginAttributeError",
     "PluginHost",
     "PluginInfo",
     "PluginNotFoundError",
     "Registry",
     "PartitionRouter",
+    "ProducerObserver",
     "SaslAuthenticator",
     "SuperStreamMetadata",
     "build_registry",

@@ -16,6 +16,7 @@ import pluggy
 from rabbitstream.plugin import _spec
 from rabbitstream.plugin._types import (
     CompressionCodec,
+    Instrumentation,
     MessageCodec,
     PartitionRouter,
     SaslAuthenticator,
@@ -130,6 +131,8 @@ class Registry:
     message_codecs: Mapping[str, MessageCodec] = field(default_factory=dict)
     sasl: Mapping[str, SaslAuthenticator] = field(default_factory=dict)
     routing: Mapping[str, PartitionRouter] = field(default_factory=dict)
+    #: telemetry instrumentations by name (empty: producers and consumers call no observer at all)
+    instrumentations: Mapping[str, Instrumentation] = field(default_factory=dict)
     plugins: tuple[PluginInfo, ...] = ()
     #: ``(kind, key) -> provider`` for error messages and ``plugins`` listings.
     providers: Mapping[tuple[str, object], str] = field(default_factory=dict)
@@ -291,6 +294,10 @@ class PluginHost:
         """Typed wrapper of ``rabbitstream_routing_strategies``."""
         return self._collect("rabbitstream_routing_strategies")
 
+    def instrumentations(self) -> list[tuple[str, Instrumentation]]:
+        """Typed wrapper of ``rabbitstream_instrumentations``."""
+        return self._collect("rabbitstream_instrumentations")
+
     def build(self, *, override: bool = False) -> Registry:
         """Resolve every hook once into a :class:`Registry`.
 
@@ -319,6 +326,7 @@ class PluginHost:
             message_codecs=index("message codec", self.message_codecs(), lambda c: c.name),
             sasl=index("SASL mechanism", self.sasl_mechanisms(), lambda m: m.name),
             routing=index("routing strategy", self.routing_strategies(), lambda r: r.name),
+            instrumentations=index("instrumentation", self.instrumentations(), lambda i: i.name),
             plugins=self.plugin_infos(),
             providers=MappingProxyType(providers),
         )

@@ -10,6 +10,7 @@ import pluggy
 if TYPE_CHECKING:
     from rabbitstream.plugin._types import (
         CompressionCodec,
+        Instrumentation,
         MessageCodec,
         PartitionRouter,
         SaslAuthenticator,
@@ -25,6 +26,7 @@ __all__ = [
     "NAME",
     "hookimpl",
     "rabbitstream_compression_codecs",
+    "rabbitstream_instrumentations",
     "rabbitstream_message_codecs",
     "rabbitstream_routing_strategies",
     "rabbitstream_sasl_mechanisms",
@@ -69,6 +71,18 @@ def rabbitstream_routing_strategies() -> Sequence[PartitionRouter]:  # type: ign
     """Called once when the registry is built.
 
     :return: the super-stream routing strategies this plugin provides.
+
+    .. versionadded:: 0.1.0
+    """
+
+
+@_spec
+def rabbitstream_instrumentations() -> Sequence[Instrumentation]:  # type: ignore[empty-body]
+    """Called once when the registry is built.
+
+    :return: the telemetry instrumentations this plugin provides (metrics, tracing), keyed by
+        ``name``; each producer and consumer asks every one of them for an observer once, when it
+        is created (never per message).
 
     .. versionadded:: 0.1.0
     """

@@ -8,13 +8,18 @@ look-ups on the registry.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 __all__ = [
+    "ClientInfo",
     "CompressionCodec",
+    "ConsumerObserver",
+    "Instrumentation",
     "MessageCodec",
     "PartitionRouter",
+    "ProducerObserver",
     "SaslAuthenticator",
     "SuperStreamMetadata",
 ]
@@ -115,4 +120,103 @@ class PartitionRouter(Protocol):
         self, routing_key: str, metadata: SuperStreamMetadata
     ) -> Sequence[str] | Awaitable[Sequence[str]]:
         """Return the partition names (possibly empty) for ``routing_key``."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ClientInfo:
+    """Who an observer watches: one producer or consumer, as configured (never the password)."""
+
+    #: ``"producer"`` or ``"consumer"``.
+    kind: str
+    host: str
+    port: int
+    vhost: str
+    username: str
+    connection_name: str
+
+
+class _ConnectionObserver(Protocol):
+    """What producer and consumer observers share: their connections and recoveries."""
+
+    def connection_opened(self, host: str, port: int) -> None:
+        """A connection (locator or data) of this client is open and authenticated."""
+        ...
+
+    def connection_closed(self, host: str, port: int, error: BaseException | None) -> None:
+        """A connection of this client closed: ``error`` is ``None`` when the client closed it,
+        else why it was lost."""
+        ...
+
+    def state_changed(self, change: Any) -> None:
+        """A :class:`~rabbitstream.StateChange` of a publisher or subscription (disconnected,
+        recovering, recovered, failed), as ``on_state_change`` listeners get it."""
+        ...
+
+
+@runtime_checkable
+class ProducerObserver(_ConnectionObserver, Protocol):
+    """Watches one producer; called synchronously on its publishing path (must not block)."""
+
+    def prepare(self, stream: str, messages: list[Any]) -> list[Any]:
+        """Called before ``messages`` are encoded (each ``send``, ``send_batch``, ``send_sub_entry``).
+
+        :return: the messages to publish instead (e.g. copies carrying trace context), same length.
+        """
+        ...
+
+    def published(self, stream: str, count: int) -> None:
+        """``count`` messages were written (a flush of the ``send()`` buffer, a ``send_batch``, a
+        sub-entry); they are in flight until confirmed or failed."""
+        ...
+
+    def confirmed(self, stream: str, count: int, latencies: Sequence[float]) -> None:
+        """``count`` messages were confirmed (one confirm frame); ``latencies``: seconds from ``send``
+        to this confirm, one per batch of messages written together (a flush of the ``send()`` buffer,
+        timed from its first message; a ``send_batch``; a sub-entry) that the frame confirms."""
+        ...
+
+    def failed(self, stream: str, code: int, count: int) -> None:
+        """``count`` messages were released unconfirmed with ``code`` (broker response code, or
+        10003 closed, 10004 confirm time-out, -1 connection lost)."""
+        ...
+
+
+@runtime_checkable
+class ConsumerObserver(_ConnectionObserver, Protocol):
+    """Watches one consumer; called synchronously on its delivery path (must not block)."""
+
+    def chunk_received(self, stream: str, records: int, size: int) -> None:
+        """A chunk of ``records`` records and ``size`` bytes arrived from the broker."""
+        ...
+
+    def consumed(self, stream: str, count: int) -> None:
+        """``count`` records were handed to the application (callback or iteration)."""
+        ...
+
+    def wrap_callback(
+        self, stream: str, callback: Callable[[Any, Any], Any], is_async: bool
+    ) -> Callable[[Any, Any], Any]:
+        """Called once per subscription with a callback: the callable to call instead (same
+        signature ``(message, context)``; a coroutine function when ``is_async``).  Return
+        ``callback`` itself to add nothing per message."""
+        ...
+
+
+@runtime_checkable
+class Instrumentation(Protocol):
+    """Telemetry (metrics, tracing) for producers and consumers, e.g. ``rabbitstream-opentelemetry``.
+
+    Asked once per producer or consumer, when it is created; ``None`` observes nothing.  When no
+    instrumentation plugin is installed, nothing is called at all.
+    """
+
+    name: str
+
+    def producer(self, info: ClientInfo) -> ProducerObserver | None:
+        """The observer of a new producer (``None``: not observed)."""
+        ...
+
+    def consumer(self, info: ClientInfo) -> ConsumerObserver | None:
+        """The observer of a new consumer (``None``: not observed)."""
         ...

@@ -91,7 +91,8 @@ class ClientCredentials:
             with urllib.request.urlopen(self.request(), timeout=self.timeout, context=self._ssl) as resp:
                 body = resp.read(_MAX_BODY)
         except urllib.error.HTTPError as exc:
-            detail = _error_detail(exc.read(_MAX_BODY))
+            with exc:  # closed here: Python 3.14 warns about an HTTPError left open
+                detail = _error_detail(exc.read(_MAX_BODY))
             raise TokenError(f"token endpoint {self.token_url} answered HTTP {exc.code}{detail}") from exc
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
