@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from _producer_helpers import ConfirmLog, read_stream
 from rabbitstream import Client, ConfirmationStatus, Producer, RawMessage
-from rabbitstream._producer import EnqueueTimeoutError
+from rabbitstream._producer._producer import EnqueueTimeoutError, ProducerClosedError
 from rabbitstream.exceptions import FrameTooLargeError, StreamAlreadyExists, StreamDoesNotExist
 from rabbitstream.plugin import get_registry
 
@@ -75,12 +75,13 @@ async def test_send_batch_ids_and_errors(broker: Any, producer: Producer, unique
     assert await read_stream(broker, unique_stream_name, 4) == [b"a", b"b", b"c", b"d"]
 
 
-async def test_send_batch_after_close_returns_empty(broker: Any, unique_stream_name: str) -> None:
+async def test_send_batch_after_close_raises(broker: Any, unique_stream_name: str) -> None:
     p = make(broker)
     await p.start()
     await p.create_stream(unique_stream_name)
     await p.close()
-    assert await p.send_batch(unique_stream_name, [b"x"]) == []
+    with pytest.raises(ProducerClosedError):  # as send() (#14)
+        await p.send_batch(unique_stream_name, [b"x"])
     async with p:  # close then start again
         assert await p.send_batch(unique_stream_name, [b"y"]) == [1]
         await p.delete_stream(unique_stream_name)

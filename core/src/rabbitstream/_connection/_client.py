@@ -27,6 +27,7 @@ from rabbitstream._connection._transport import (
 )
 from rabbitstream._connection._uri import DEFAULT_PORT, DEFAULT_TLS_PORT, parse_uri
 from rabbitstream.exceptions import (
+    ClientError,
     ConnectError,
     ConnectionClosed,
     RabbitStreamError,
@@ -403,8 +404,11 @@ class Client:
         self._protocol.remove_close_listener(cb)
 
     async def close(self, timeout: float = 5.0) -> None:
-        """Send Close, wait for the answer (up to ``timeout`` s) and close the socket."""
+        """Send Close, wait for the answer (up to ``timeout`` s) and close the socket; the
+        transport is aborted when it is still open after ``timeout`` (a peer that stopped reading
+        never takes the buffered data)."""
         p = self._protocol
+        deadline = self._loop.time() + timeout
         p.stop_heartbeat()
         if p.closed:
             return
@@ -420,6 +424,11 @@ class Client:
                 except asyncio.TimeoutError:
                     pass
             p.close_transport()
+            if not p.closed:
+                try:
+                    await asyncio.wait_for(self.wait_closed(), max(deadline - self._loop.time(), 0))
+                except asyncio.TimeoutError:
+                    p.abort_transport()  # the peer stopped reading: the buffered data never goes
             await self.wait_closed()
         except BaseException:
             # cancelled (e.g. by a caller's timeout shorter than ``timeout``): never leave the socket open
@@ -438,12 +447,17 @@ class Client:
         self, make: Callable[[int], Frame], expect: type[_R], what: str, *, check: bool = True
     ) -> _R:
         p = self._protocol
+        if asyncio.get_running_loop() is not self._loop:
+            raise ClientError(f"{what}: the connection to {p.address} belongs to another event loop")
         corr, fut = p.request(make)
         try:
             resp = await asyncio.wait_for(fut, self.rpc_timeout)
         except asyncio.TimeoutError:
             p.forget_request(corr)
             raise RPCTimeout(f"{what}: no response from {p.address} within {self.rpc_timeout}s") from None
+        except BaseException:  # cancelled: the answer, if it ever comes, is for nobody
+            p.forget_request(corr)
+            raise
         if not isinstance(resp, expect):
             raise ConnectionClosed(f"{what}: unexpected {type(resp).__name__} for correlation id {corr}")
         if check and resp.code != _OK:
@@ -557,7 +571,12 @@ class Client:
         return resp.value
 
     def store_offset(self, reference: str, stream: str, offset: int) -> None:
-        """Store ``offset`` for ``reference`` (one-way, no answer)."""
+        """Store ``offset`` for ``reference`` (one-way, no answer).
+
+        :raises ValueError: ``offset`` is not in 0..2**64-1.
+        """
+        if not 0 <= offset < 1 << 64:
+            raise ValueError(f"offset must be in 0..2**64-1, not {offset!r}")
         self._send(StoreOffset(reference=reference, stream=stream, offset=offset))
 
     async def query_publisher_sequence(self, reference: str, stream: str) -> int:

@@ -9,7 +9,7 @@ One object per owner, :class:`ConnectionPool`, does what both need:
 * the data connections (:class:`NodeConnection`), one or more per node, each carrying up to a limit
   of publishers or subscriptions, opened with the locator's help;
 * the background tasks of the owner and the closing of connections, with one time-out policy
-  (:data:`CLOSE_TIMEOUT`, :data:`CLOSE_WAIT_TIMEOUT`).
+  (:data:`CLOSE_TIMEOUT`, :data:`CLOSE_WAIT_TIMEOUT`, :data:`CALLBACK_WAIT_TIMEOUT`).
 
 The recovery loop is :mod:`._recovery`.  The owner keeps the policy that differs between producers
 and consumers (where to connect, what a connection carries, what "closed" means); the pool asks for
@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Collection, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from rabbitstream.plugin import Registry
 
 __all__ = [
+    "CALLBACK_WAIT_TIMEOUT",
     "CLOSE_TIMEOUT",
     "CLOSE_WAIT_TIMEOUT",
     "ConnectionOptions",
@@ -54,6 +55,9 @@ log = logging.getLogger("rabbitstream.connection")
 CLOSE_TIMEOUT = 3.0
 #: Seconds ``close()`` waits for work in flight (confirms, background tasks, connection closings).
 CLOSE_WAIT_TIMEOUT = 5.0
+#: Seconds ``Producer.close()`` lets the async confirm callbacks of the messages it released run
+#: before the background tasks are cancelled.
+CALLBACK_WAIT_TIMEOUT = 1.0
 
 _E = TypeVar("_E")
 _T = TypeVar("_T")
@@ -302,22 +306,25 @@ class ConnectionPool(Generic[_E]):
         task.add_done_callback(self._tasks.discard)
         return task
 
-    def cancel_tasks(self) -> None:
-        """Cancel the background tasks (except the calling one)."""
+    def cancel_tasks(self, keep: Collection[asyncio.Task[Any] | None] = ()) -> None:
+        """Cancel the background tasks (except the calling one and those in ``keep``: the tasks
+        waiting for the close that calls this)."""
         current = asyncio.current_task()
         for task in list(self._tasks):
-            if task is not current:
+            if task is not current and task not in keep:
                 task.cancel()
 
-    async def end_tasks(self) -> None:
-        """Cancel the background tasks and wait for them and for the connection closings they
-        started as they unwound (bounded: :data:`CLOSE_WAIT_TIMEOUT`)."""
-        self.cancel_tasks()
+    async def end_tasks(self, keep: Collection[asyncio.Task[Any] | None] = ()) -> None:
+        """Cancel the background tasks (but ``keep``) and wait for them and for the connection
+        closings they started as they unwound (bounded: :data:`CLOSE_WAIT_TIMEOUT`)."""
+        self.cancel_tasks(keep)
         loop = asyncio.get_running_loop()
         current = asyncio.current_task()
         deadline = loop.time() + close_wait_timeout()
         while True:
-            pending = [t for t in self._tasks | self._closers if t is not current and not t.done()]
+            pending = [
+                t for t in self._tasks | self._closers if t is not current and t not in keep and not t.done()
+            ]
             remaining = deadline - loop.time()
             if not pending or remaining <= 0:
                 return

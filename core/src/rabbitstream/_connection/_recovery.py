@@ -15,7 +15,7 @@ import asyncio
 import inspect
 import logging
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Collection, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from rabbitstream._connection._locator import (
@@ -115,11 +115,12 @@ class Recovery:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def cancel(self) -> None:
-        """Cancel every recovery under way (the owner is closing)."""
+    def cancel(self, keep: Collection[asyncio.Task[Any] | None] = ()) -> None:
+        """Cancel every recovery under way (the owner is closing), but the calling task and
+        ``keep`` (tasks waiting for that close)."""
         current = asyncio.current_task()
         for task in list(self._tasks):
-            if task is not current:
+            if task is not current and task not in keep:
                 task.cancel()
 
     def state(self, item: Recoverable, state: str, reason: str, **kw: Any) -> None:

@@ -322,8 +322,13 @@ class StreamProtocol(asyncio.Protocol):
         self.flush()
         return corr, fut
 
+    @property
+    def pending_requests(self) -> int:
+        """Requests still waiting for their response."""
+        return len(self._pending)
+
     def forget_request(self, corr: int) -> None:
-        """Stop waiting for the response to ``corr`` (timed out)."""
+        """Stop waiting for the response to ``corr`` (timed out, cancelled)."""
         self._pending.pop(corr, None)
 
     def set_publisher(

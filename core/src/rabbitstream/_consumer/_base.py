@@ -16,9 +16,9 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
-from rabbitstream._connection._locator import NodeSelector, StateListener
+from rabbitstream._connection._locator import FAILED, NodeSelector, StateListener
 from rabbitstream._connection._observe import consumer_observer, observe_connections, observe_states
-from rabbitstream._connection._pool import ConnectionOptions, ConnectionPool, NodeConnection
+from rabbitstream._connection._pool import ConnectionOptions, ConnectionPool, NodeConnection, close_step
 from rabbitstream._connection._recovery import Recovery
 from rabbitstream._consumer._sub import Subscription
 from rabbitstream._consumer._types import EventContext, wire_offset
@@ -82,6 +82,7 @@ class _SubscriptionRecovery:
     def give_up(self, error: BaseException) -> None:
         self._owner._subs.pop(self.sub.id, None)
         self.sub.fail(error)
+        self._owner._all_failed(error)
 
 
 class ConsumerBase(IReliableEntity):
@@ -136,6 +137,10 @@ class ConsumerBase(IReliableEntity):
         )
         self._subs: dict[int, Subscription] = {}
         self._closing = False
+        self._stop_event = asyncio.Event()
+        #: why every subscription ended (no recovery, recovery gave up, a missing plugin):
+        #: ``run()`` raises it
+        self._failure: BaseException | None = None
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         self._pool.spawn(coro)
@@ -327,6 +332,33 @@ class ConsumerBase(IReliableEntity):
 
     def _lost(self, subs: list[Subscription], reason: str, error: BaseException) -> None:
         self._recovery.lost([_SubscriptionRecovery(self, s) for s in subs], reason, error)
+
+    def _all_failed(self, error: BaseException) -> None:
+        """Subscriptions failed for good: once none is left, ``run()`` raises ``error``."""
+        if not self._subs:
+            self._failure = error
+            self._stop_event.set()
+
+    def _sub_failed(self, sub: Subscription, exc: BaseException) -> None:
+        """``sub`` failed on its own (a chunk it cannot decode): dropped here and on the broker."""
+        if self._subs.get(sub.id) is sub:
+            del self._subs[sub.id]
+        self._recovery.state(_SubscriptionRecovery(self, sub), FAILED, "undecodable chunk", error=exc)
+        client, wire_id = sub.client, sub.wire_id
+        sub.detach()  # chunks still arriving are ignored, no more credit
+        conn = next((c for c in self._conns if c.client is client), None)
+        if conn is not None:
+            conn.entries.pop(wire_id, None)
+        if client is not None and not client.is_closed:
+            self._spawn(self._unsubscribe_quietly(client, wire_id))
+        self._all_failed(exc)
+
+    @staticmethod
+    async def _unsubscribe_quietly(client: Client, wire_id: int) -> None:
+        try:
+            await close_step(client.unsubscribe(wire_id))
+        except Exception:
+            log.debug("unsubscribe of a failed subscription failed", exc_info=True)
 
     async def _reopen(self, sub: Subscription) -> None:
         if sub.closed or self._closing:

@@ -150,7 +150,6 @@ class Consumer(ConsumerBase):
             on_state_change=on_state_change,
         )
         self._next_id = 0
-        self._stop_event = asyncio.Event()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -164,6 +163,7 @@ class Consumer(ConsumerBase):
     async def start(self) -> None:
         """Open the locator connection (idempotent; also after :meth:`close`)."""
         self._closing = False
+        self._failure = None
         self._stop_event.clear()
         await self._get_locator()
 
@@ -172,8 +172,15 @@ class Consumer(ConsumerBase):
         self._stop_event.set()
 
     async def run(self) -> None:
-        """Wait until :meth:`stop` (or :meth:`close`) is called."""
+        """Wait until :meth:`stop` (or :meth:`close`) is called.
+
+        :raises: the error that ended the last subscription left (connection lost with recovery
+            off, recovery given up, a compression plugin missing).
+        """
         await self._stop_event.wait()
+        failure, self._failure = self._failure, None
+        if failure is not None:
+            raise failure
 
     async def close(self) -> None:
         """Unsubscribe everything (storing tracked offsets), close every connection.

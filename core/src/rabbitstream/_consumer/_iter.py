@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from rabbitstream._consumer._types import MessageBatch, MessageContext, SubscriptionOwner
 from rabbitstream.exceptions import ConnectionClosed
+from rabbitstream.plugin import PluginNotFoundError
 
 if TYPE_CHECKING:
     from rabbitstream._consumer._sub import Subscription
@@ -57,7 +58,7 @@ class _StreamBase:
         sub = self._sub
         if sub.error is not None and not sub.closed:
             err = sub.error
-            if isinstance(err, ConnectionClosed):
+            if isinstance(err, (ConnectionClosed, PluginNotFoundError)):
                 return err
             exc = ConnectionClosed(f"subscription on stream {sub.stream!r} lost: {err!r}")
             exc.__cause__ = err
@@ -158,8 +159,8 @@ class BatchStream(_StreamBase):
             chunk, start, gen = item
             try:
                 batch, last, count = sub.make_batch(chunk, start)
-            except Exception:
-                sub._error(start)
+            except Exception as exc:
+                sub.undecodable(exc, start)
                 sub.chunk_done(gen, -1, 0)
                 continue
             if batch.messages:

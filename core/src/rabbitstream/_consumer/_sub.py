@@ -34,6 +34,7 @@ from rabbitstream._consumer._types import (
     SubscriptionProperties,
 )
 from rabbitstream.constants import ConsumerOffsetSpecification, OffsetType
+from rabbitstream.plugin import PluginNotFoundError
 
 if TYPE_CHECKING:
     from rabbitstream._connection._client import Client
@@ -312,8 +313,8 @@ class Subscription:
         first = chunk.chunk_id
         try:  # bytes cut at C speed; from ``start`` when the chunk began before it
             runs = chunk.payload_runs(start - first) if start > first else chunk.payload_runs()
-        except Exception:  # corrupt chunk (DecodeError) or missing compression plugin
-            self._error(start)
+        except Exception as exc:  # corrupt chunk (DecodeError) or missing compression plugin
+            self.undecodable(exc, start)
             return -1, 0
         if start < first:
             start = first
@@ -321,8 +322,8 @@ class Subscription:
         while True:
             try:
                 payloads = next(runs, None)
-            except Exception:  # a sub-entry that cannot be decoded: the rest of the chunk is lost
-                self._error(start + seen)
+            except Exception as exc:  # a sub-entry that cannot be decoded: the rest of the chunk is lost
+                self.undecodable(exc, start + seen)
                 return last, seen
             if payloads is None:
                 return last, seen
@@ -437,6 +438,20 @@ class Subscription:
                     return first + bad, bad + 1
                 index = bad + 1  # go on with the same list iterator, after the failed message
 
+    def undecodable(self, exc: Exception, offset: int) -> None:
+        """The chunk from ``offset`` could not be cut: a corrupt chunk (or sub-entry) is skipped (logged); one
+        needing a compression plugin that is not installed fails the subscription with that
+        :class:`~rabbitstream.plugin.PluginNotFoundError` (it names the plugin to install), so no
+        record after it is delivered and no offset past it is stored or resumed from."""
+        if not isinstance(exc, PluginNotFoundError):
+            self._error(offset)
+            return
+        log.error("subscription %d on stream %r stopped at offset %d: %s", self.id, self.stream, offset, exc)
+        self.queue.clear()
+        self.next_offset = offset
+        self.fail(exc)
+        self.consumer._sub_failed(self, exc)
+
     def _error(self, offset: int) -> None:
         log.exception(
             "error decoding/filtering/handling offset %d of stream %r (subscriber %d); message skipped",
@@ -453,8 +468,8 @@ class Subscription:
         try:  # sub-entries decompressed one at a time, as the iteration reaches them
             runs = chunk.payload_runs(start - first) if start > first else chunk.payload_runs()
             payloads: Iterator[bytes] = chain.from_iterable(runs)
-        except Exception:  # corrupt chunk (DecodeError) or missing compression plugin
-            self._error(start)
+        except Exception as exc:  # corrupt chunk (DecodeError) or missing compression plugin
+            self.undecodable(exc, start)
             return
         decode = self.decode
         pf = self.post_filter
@@ -479,8 +494,8 @@ class Subscription:
                     self._error(offset)
                     continue
                 yield msg, new(cls, (consumer, stream, sid, name, offset, ts, committed))
-        except Exception:  # a sub-entry that cannot be decoded: the rest of the chunk is lost
-            self._error(state[0] + 1 if state[1] else offset)
+        except Exception as exc:  # a sub-entry that cannot be decoded: the rest of the chunk is lost
+            self.undecodable(exc, state[0] + 1 if state[1] else offset)
 
     def make_batch(self, chunk: Chunk, start: int) -> tuple[MessageBatch[Any], int, int]:
         """The messages of one chunk. :return: (batch, last offset, records seen).

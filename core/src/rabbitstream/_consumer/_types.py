@@ -63,6 +63,9 @@ class SubscriptionOwner(ConsumerHandle, Protocol):
     def _store_offset_nowait(self, sub: Any, offset: int) -> bool:
         """StoreOffset for ``sub`` without waiting; ``False`` when no connection can take it."""
 
+    def _sub_failed(self, sub: Any, exc: BaseException) -> None:
+        """``sub`` failed on its own (a chunk needing a missing plugin): drop it, here and on the broker."""
+
 
 MAX_CREDIT = 32767
 """The broker parses Credit as a signed int16."""

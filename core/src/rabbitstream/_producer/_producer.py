@@ -7,16 +7,18 @@ import inspect
 import logging
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from rabbitstream._connection._credentials import CredentialsProvider
 from rabbitstream._connection._pool import (
+    CALLBACK_WAIT_TIMEOUT,
     ConnectionOptions,
     NodeConnection,
     close_step,
     close_wait_timeout,
 )
+from rabbitstream._consumer._types import MAX_REFERENCE_BYTES
 from rabbitstream._producer._base import (
     EnqueueTimeoutError,
     ProducerBase,
@@ -135,6 +137,11 @@ class Producer(ProducerBase):
         self._sends = 0
         self._last_pub: Publisher | None = None  # send()'s cache of the last (stream, name) used
         self._last_name: str | None = None
+        self._close_task: asyncio.Task[None] | None = None
+        self._session = 0  # incremented by each close(): what began before it is stale
+        self._close_callers: set[asyncio.Task[Any] | None] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._cb_tasks: set[asyncio.Task[Any]] = set()  # async confirm callback runners
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -147,9 +154,13 @@ class Producer(ProducerBase):
 
     async def start(self) -> None:
         """Open the locator connection (idempotent); check Publish v2 if filtering is configured."""
+        closing = self._close_task
+        if closing is not None and not closing.done():
+            await asyncio.shield(closing)  # a close() still running finishes first
         if self._started:
             return
         self._closing = False
+        self._loop = asyncio.get_running_loop()
         self._create_lock = asyncio.Lock()
         locator = await self._get_locator()
         if self._filter_value_extractor is not None and locator.publish_version < 2:
@@ -163,13 +174,25 @@ class Producer(ProducerBase):
         """Flush buffers, wait briefly for confirms, delete publishers, close connections.
 
         Bounded in time even with a dead broker; messages still unconfirmed at the end are reported
-        to their callbacks with ``response_code=10003`` (producer closed).
+        to their callbacks with ``response_code=10003`` (producer closed).  A cancelled ``close()``
+        still completes (in the background; a second ``close()`` waits for it).
         """
-        if self._closing:
-            return
+        task = self._close_task
+        if task is None or task.done():
+            self._closing = True  # at once: a send from here on sees the producer closed
+            task = self._close_task = asyncio.get_running_loop().create_task(self._close())
+        caller = asyncio.current_task()
+        self._close_callers.add(caller)  # never cancelled by the close it waits for
+        try:
+            await asyncio.shield(task)
+        finally:
+            self._close_callers.discard(caller)
+
+    async def _close(self) -> None:
         self._closing = True
+        self._session += 1
         self._started = False
-        self._recovery.cancel()
+        self._recovery.cancel(keep=self._close_callers)
         pubs = list(dict.fromkeys(self._publishers.values()))
         for pub in pubs:
             pub.flush()
@@ -180,18 +203,27 @@ class Producer(ProducerBase):
             await asyncio.sleep(0.01)
         for pub in pubs:
             pub.close()
-            pub.fail_all(PRODUCER_CLOSED_CODE)
+            pub.fail_all(PRODUCER_CLOSED_CODE, ProducerClosedError("the producer was closed"))
         self._publishers.clear()
         self._last_pub = None
         await self._pool.close_all(self._delete_publishers)
         await self._pool.close_locator()
-        await self._pool.end_tasks()
+        runners = [t for t in self._cb_tasks if t not in self._close_callers]
+        if runners:  # async callbacks of the released messages run before the cancel (bounded)
+            await asyncio.wait(runners, timeout=CALLBACK_WAIT_TIMEOUT)
+        await self._pool.end_tasks(keep=self._close_callers)
         self._closing = False
 
     @staticmethod
     async def _delete_publishers(conn: NodeConnection[Publisher]) -> None:
         client = conn.client
         await asyncio.gather(*(client.delete_publisher(pid) for pid in conn.entries))
+
+    def _spawn_callbacks(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        task = self._spawn(coro)
+        self._cb_tasks.add(task)
+        task.add_done_callback(self._cb_tasks.discard)
+        return task
 
     async def _expire_loop(self, timeout: float) -> None:
         period = min(1.0, max(timeout / 4, 0.01))
@@ -205,6 +237,10 @@ class Producer(ProducerBase):
     async def _publisher(self, stream: str, name: str | None) -> Publisher:
         if not self._started:
             raise ProducerClosedError("the producer is not started: call start() or use 'async with'")
+        if not stream:
+            raise ValueError("stream must not be empty")
+        if name is not None and len(name.encode()) > MAX_REFERENCE_BYTES:
+            raise ValueError(f"publisher_name is longer than {MAX_REFERENCE_BYTES} bytes")
         assert self._create_lock is not None
         async with self._create_lock:
             pub = self._publishers.get((stream, name))
@@ -224,9 +260,18 @@ class Producer(ProducerBase):
                 linger=self._linger,
                 confirm_timeout=self._confirm_timeout,
                 filtering=self._filter_value_extractor is not None,
-                spawn=self._spawn,
+                spawn=self._spawn_callbacks,
             )
+            session = self._session
             await self._declare(pub)
+            if self._closing or not self._started or session != self._session:
+                # close() ran meanwhile: it did not see this one
+                for conn in self._conns:
+                    for pid in [pid for pid, p in conn.entries.items() if p is pub]:
+                        del conn.entries[pid]
+                pub.close()
+                pub.fail_all(PRODUCER_CLOSED_CODE, ProducerClosedError("the producer was closed"))
+                raise ProducerClosedError("the producer was closed")
             self._publishers[(stream, name)] = pub
             return pub
 
@@ -251,7 +296,13 @@ class Producer(ProducerBase):
         Waits (back-pressure) while ``max_unconfirmed`` messages are in flight.
         """
         pub = self._last_pub
-        if pub is None or stream != pub.stream or publisher_name != self._last_name or pub.failed is not None:
+        if (
+            pub is None
+            or stream != pub.stream
+            or publisher_name != self._last_name
+            or pub.failed is not None
+            or pub._loop is not asyncio.get_running_loop()
+        ):
             pub = await self._usable_publisher(stream, publisher_name)
             self._last_pub = pub
             self._last_name = publisher_name
@@ -269,6 +320,8 @@ class Producer(ProducerBase):
                 await asyncio.sleep(0)
 
     async def _usable_publisher(self, stream: str, name: str | None) -> Publisher:
+        if self._loop is not None and self._loop is not asyncio.get_running_loop():
+            raise ClientError("the producer is used from another event loop than the one it was started in")
         pub = self._publishers.get((stream, name))
         if pub is not None and pub.failed is not None:
             # stream deleted / recovery gave up: forget it, a new declare reports the real error
@@ -298,13 +351,12 @@ class Producer(ProducerBase):
     ) -> list[int]:
         """Publish ``batch`` now (split at frame_max), without waiting for confirms.
 
-        :return: the publishing ids, in order; ``[]`` if the producer is closed.
+        :return: the publishing ids, in order.
         :raises ValueError: empty batch.
+        :raises ProducerClosedError: not started or closed (as :meth:`send`).
         """
         if not batch:
             raise ValueError("Empty batch")
-        if not self._started:
-            return []
         pub = await self._usable_publisher(stream, publisher_name)
         out: list[int] = []
         n = len(batch)

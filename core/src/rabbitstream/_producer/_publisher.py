@@ -30,7 +30,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from itertools import chain, repeat
 from operator import attrgetter
-from typing import TYPE_CHECKING, Any, SupportsBytes, Union
+from typing import TYPE_CHECKING, Any, NoReturn, SupportsBytes, Union
 
 from rabbitstream.exceptions import FrameTooLargeError
 from rabbitstream.protocol._publish import (
@@ -68,6 +68,9 @@ ConfirmCallback = Callable[[ConfirmationStatus], Union[Awaitable[None], None]]  
 _MISSING: Any = object()
 _ONLY_BYTES = {bytes}
 _INT_MESSAGE = "a message must be bytes or have __bytes__ (RawMessage, AMQPMessage), not int"
+_TYPE_MESSAGE = (
+    "message must be bytes, a bytes-like object or have __bytes__ (RawMessage, AMQPMessage), not {}"
+)
 _PUBLISHING_ID = attrgetter("publishing_id")
 _new_object = object.__new__
 
@@ -103,6 +106,7 @@ class Publisher:
         "client",
         "confirm_timeout",
         "deadlines",
+        "dups",
         "failed",
         "filtering",
         "frame_max",
@@ -157,6 +161,9 @@ class Publisher:
         self.callbacks: dict[int, ConfirmCallback] = {}
         #: when set, ``callbacks`` is empty and every unconfirmed id (buffered or pending) has this one
         self.cb_all: ConfirmCallback | None = None
+        #: id -> further unconfirmed copies of an id already pending: (entry, callback, weight);
+        #: the id's confirm (or failure) releases every copy, each callback called (as rstream)
+        self.dups: dict[int, list[tuple[Any, ConfirmCallback | None, int]]] = {}
         self.deadlines: deque[tuple[float, Sequence[int]]] = deque()
         self._timer: asyncio.TimerHandle | None = None
         self._waiter: asyncio.Future[None] | None = None
@@ -209,6 +216,9 @@ class Publisher:
             else:
                 run.append(i)
         self._write_ids(run)
+        for i, copies in self.dups.items():
+            for entry, _, weight in copies:
+                self._write_entry(i, entry, weight)
 
     def _write_ids(self, ids: list[int]) -> None:
         if not ids:
@@ -220,10 +230,41 @@ class Publisher:
         else:
             self._write(ids, [pending[i] for i in ids], None)
 
+    def _write_entry(self, pid: int, entry: Any, weight: int) -> None:
+        if weight:
+            self._write_sub([pid], [entry])
+        elif self.filtering:
+            self._write([pid], [entry[0]], [entry[1]])
+        else:
+            self._write([pid], [entry], None)
+
+    def _is_unconfirmed(self, pid: int) -> bool:
+        """Whether ``pid`` is buffered or pending (only asked for ids below ``next_id``)."""
+        return pid in self.pending or pid in self.buf_ids
+
+    def _add_dup(self, pid: int, entry: Any, callback: ConfirmCallback | None, weight: int) -> None:
+        """Another copy of the unconfirmed ``pid``: kept apart so no callback is overwritten."""
+        self.dups.setdefault(pid, []).append((entry, callback, weight))
+        self.inflight += weight or 1
+        if self.confirm_timeout is not None:
+            self.deadlines.append((time.monotonic() + self.confirm_timeout, [pid]))
+        if self.ready:
+            self._write_entry(pid, entry, weight)
+
+    def _refuse(self) -> NoReturn:
+        failed = self.failed
+        assert failed is not None
+        raise failed.with_traceback(None)
+
     # ------------------------------------------------------------------ hot path
 
     def add(self, message: Message, callback: ConfirmCallback | None, filter_value: str | None) -> None:
-        """Buffer one message (the caller has checked the in-flight bound)."""
+        """Buffer one message (the caller has checked the in-flight bound).
+
+        :raises: :attr:`failed` when the publisher is failed (closed, recovery gave up).
+        """
+        if self.failed is not None:
+            self._refuse()
         if type(message) is bytes:
             body = message
             pid = self.next_id
@@ -243,6 +284,12 @@ class Publisher:
                 pid = set_id
                 if pid >= self.next_id:
                     self.next_id = pid + 1
+                elif self._is_unconfirmed(pid):
+                    if len(body) > self.max_body:
+                        self._too_large(body)
+                    self.flush()  # the first copy goes to ``pending`` before this one is written
+                    self._add_dup(pid, (body, filter_value) if self.filtering else body, callback, 0)
+                    return
         if len(body) > self.max_body:
             self._too_large(body)
         if callback is not self.cb_all:
@@ -314,10 +361,13 @@ class Publisher:
         filters: list[str | None] | None,
     ) -> list[int]:
         """Assign ids to ``messages`` and write them at once (after the buffered ones)."""
+        if self.failed is not None:
+            self._refuse()
         self.flush()
         n = len(messages)
         nid = self.next_id
         bodies, pids = _encode_batch(messages)
+        dup = False
         span: Sequence[int] | None = None
         if pids is None or pids.count(None) == n:  # no caller-set id: one range
             span = range(nid, nid + n)
@@ -331,12 +381,30 @@ class Publisher:
                     nid += 1
                 elif pid >= nid:
                     nid = pid + 1
+                elif not dup:
+                    dup = pid in self.pending
                 ids.append(pid)
+            dup = dup or len(set(ids)) < n
         lens = list(map(len, bodies))
         biggest = max(lens)
         if biggest > self.max_body:
             raise FrameTooLargeError(biggest + FRAME_OVERHEAD + ENTRY_OVERHEAD_V1, self.frame_max, "message")
         self.next_id = nid
+        if dup:  # ids already unconfirmed (rare): one by one, each copy keeps its callback
+            for pid, body, fv in zip(ids, bodies, filters or repeat(None), strict=False):
+                entry = (body, fv) if filters is not None else body
+                if pid in self.pending:
+                    self._add_dup(pid, entry, callback, 0)
+                else:
+                    if callback is not self.cb_all:
+                        self._register_cb([pid], callback)
+                    self.pending[pid] = entry
+                    self.inflight += 1
+                    if self.confirm_timeout is not None:
+                        self.deadlines.append((time.monotonic() + self.confirm_timeout, [pid]))
+                    if self.ready:
+                        self._write_entry(pid, entry, 0)
+            return ids
         if callback is not self.cb_all:
             self._register_cb(ids, callback)
         if filters is not None:
@@ -354,11 +422,16 @@ class Publisher:
         self, entry: bytes, count: int, last_id: int | None, callback: ConfirmCallback | None
     ) -> int:
         """Publish one encoded sub-entry of ``count`` messages; its id is its last message's id."""
+        if self.failed is not None:
+            self._refuse()
         self.flush()
         if len(entry) + 8 + FRAME_OVERHEAD > self.frame_max > 0:
             raise FrameTooLargeError(len(entry) + 8 + FRAME_OVERHEAD, self.frame_max, "sub-entry batch")
         if last_id is None:
             last_id = self.next_id + count - 1
+        elif last_id in self.pending:
+            self._add_dup(last_id, entry, callback, count)
+            return last_id
         self.next_id = max(self.next_id, last_id + 1)
         if callback is not self.cb_all:
             self._register_cb([last_id], callback)
@@ -438,6 +511,8 @@ class Publisher:
                 w = spop(i, 0)
                 if w:
                     done += w - 1
+        if self.dups:
+            done += self._release_dups(ids, True, 0)
         self.inflight -= done
         if self._waiter is not None and self.inflight < self.limit:
             self._wake()
@@ -482,6 +557,30 @@ class Publisher:
         if coros:
             self._run_async(coros)
 
+    def _release_dups(self, ids: Sequence[int], confirmed: bool, codes: Sequence[int] | int) -> int:
+        """Release the further copies of ``ids``, calling their callbacks. :return: messages released."""
+        coros: list[Awaitable[Any]] = []
+        done = 0
+        for n, i in enumerate(ids):
+            copies = self.dups.pop(i, None)
+            if copies is None:
+                continue
+            code = 0 if confirmed else codes if isinstance(codes, int) else codes[n]
+            for _, cb, weight in copies:
+                done += weight or 1
+                if cb is None:
+                    continue
+                try:
+                    r = cb(ConfirmationStatus(i, confirmed, code))
+                except Exception:
+                    log.exception("on_publish_confirm callback failed")
+                    continue
+                if r is not None and inspect.isawaitable(r):
+                    coros.append(r)
+        if coros:
+            self._run_async(coros)
+        return done
+
     def on_error(self, errors: Sequence[tuple[int, int]]) -> None:
         """PublishError handler: fail each id with the broker's code."""
         self.fail_ids([i for i, _ in errors], [c for _, c in errors])
@@ -510,6 +609,8 @@ class Publisher:
             self.cb_all = None
         if coros:
             self._run_async(coros)
+        if self.dups:
+            done += self._release_dups(ids, False, codes)
         self.inflight -= done
         self._wake()
 
@@ -587,6 +688,8 @@ class Publisher:
                 if left <= 0:
                     raise asyncio.TimeoutError
                 await asyncio.wait_for(asyncio.shield(fut), left)
+        if self.failed is not None:  # released by fail_all (closed, recovery gave up): never add
+            self._refuse()
 
     def close(self) -> None:
         """Cancel the linger timer (the producer flushes first when it can); write what is queued."""
@@ -619,6 +722,11 @@ def _to_bytes(message: Any) -> bytes:
     """``bytes(message)`` for a message without ``__bytes__`` (bytearray, memoryview, ...)."""
     if isinstance(message, int):
         raise TypeError(_INT_MESSAGE)  # bytes(n) would be n zero bytes
+    if not hasattr(type(message), "__bytes__"):
+        try:  # bytes-likes only: bytes([1, 2]), bytes({}) and bytes(str) are not messages
+            message = memoryview(message)
+        except TypeError:
+            raise TypeError(_TYPE_MESSAGE.format(type(message).__name__)) from None
     return bytes(message)
 
 
@@ -630,7 +738,7 @@ def _encode_batch(messages: Sequence[Message]) -> tuple[Sequence[bytes], list[An
     enc = getattr(t, "__rabbitstream_encode_batch__", None)
     if enc is None and any(issubclass(k, int) for k in set(map(type, messages))):
         raise TypeError(_INT_MESSAGE)  # before bytes(n) allocates n bytes
-    bodies: list[bytes] = enc(messages) if enc is not None else list(map(bytes, messages))
+    bodies: list[bytes] = enc(messages) if enc is not None else list(map(_to_bytes, messages))
     try:
         pids = list(map(_PUBLISHING_ID, messages))
     except AttributeError:  # some message without the attribute (bytes, ...)
