@@ -174,8 +174,9 @@ class Consumer(ConsumerBase):
     async def run(self) -> None:
         """Wait until :meth:`stop` (or :meth:`close`) is called.
 
-        :raises: the error that ended the last subscription left (connection lost with recovery
-            off, recovery given up, a compression plugin missing).
+        :raises Exception: the error that ended the last subscription left (connection lost with
+            recovery off, recovery given up: :class:`ConnectionClosed` and the like; a compression
+            plugin missing: :class:`PluginNotFoundError`).
         """
         await self._stop_event.wait()
         failure, self._failure = self._failure, None
