@@ -74,6 +74,7 @@ class FaultProxy:
         self._refuse = False
         self._latency = 0.0
         self._pairs: set[_Pair] = set()
+        self._writers: list[asyncio.StreamWriter] = []  # every side ever opened, aborted at close
         self._total = 0
         self._resume: asyncio.Event | None = None
         self._loop = asyncio.new_event_loop()
@@ -103,6 +104,7 @@ class FaultProxy:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._total += 1
+        self._writers.append(writer)
         if self._refuse:
             _abort(writer, rst=False)
             return
@@ -116,6 +118,7 @@ class FaultProxy:
             _abort(writer, rst=True)
             return
         pair.upstream = up_writer
+        self._writers.append(up_writer)
         pair.tasks = [
             asyncio.ensure_future(self._pump(reader, up_writer, pair)),
             asyncio.ensure_future(self._pump(up_reader, writer, pair)),
@@ -178,6 +181,11 @@ class FaultProxy:
         for t in rest:
             t.cancel()
         await asyncio.gather(*rest, return_exceptions=True)
+        # A FIN'ed transport whose peer stopped reading stays "closing" with its buffer for good;
+        # the loop is about to close, so drop what is left (a no-op for transports already gone).
+        for w in self._writers:
+            w.transport.abort()
+        await asyncio.sleep(0)  # run the connection_lost callbacks the aborts scheduled
         await self._server.wait_closed()
 
     # ------------------------------------------------------------------ controls
