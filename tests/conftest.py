@@ -22,7 +22,7 @@ Fixtures
     test leaked raises its ``ResourceWarning`` (an error here) in *that* test's teardown instead of
     in whichever later test the garbage collector happens to run.
 
-Annotate with ``from tools.testenv import BrokerInfo, TlsBrokerInfo, ClusterInfo`` (importing
+Annotate with ``from support.testenv import BrokerInfo, TlsBrokerInfo, ClusterInfo`` (importing
 ``tests.conftest`` from a test module would load it twice).
 """
 
@@ -42,10 +42,10 @@ _ROOT = Path(__file__).resolve().parent.parent
 if str(_ROOT) not in sys.path:
     sys.path.insert(0, str(_ROOT))
 
+from support.testenv import BrokerInfo, ClusterInfo, TlsBrokerInfo  # noqa: E402
 from tools import broker as _launcher  # noqa: E402
 from tools.faultproxy import FaultProxy  # noqa: E402
 from tools.mgmt import Management  # noqa: E402
-from tools.testenv import BrokerInfo, ClusterInfo, TlsBrokerInfo  # noqa: E402
 
 __all__ = ["BrokerInfo", "ClusterInfo", "TlsBrokerInfo"]
 

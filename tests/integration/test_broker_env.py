@@ -18,8 +18,8 @@ from tools._probe import METADATA, RESPONSE, Probe, ProbeError
 from tools.faultproxy import FaultProxy
 
 if TYPE_CHECKING:
+    from support.testenv import BrokerInfo, ClusterInfo, TlsBrokerInfo
     from tools.mgmt import Management
-    from tools.testenv import BrokerInfo, ClusterInfo, TlsBrokerInfo
 
 pytestmark = pytest.mark.integration
 

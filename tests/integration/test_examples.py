@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
+    from support.testenv import BrokerInfo, ClusterInfo, TlsBrokerInfo
     from tools.mgmt import Management
-    from tools.testenv import BrokerInfo, ClusterInfo, TlsBrokerInfo
 
 pytestmark = pytest.mark.integration
 

@@ -32,8 +32,8 @@ from rabbitstream.recovery import BackOffRecoveryStrategy
 from rabbitstream_opentelemetry import OpenTelemetryInstrumentation
 
 if TYPE_CHECKING:
+    from support.testenv import BrokerInfo
     from tools.mgmt import Management
-    from tools.testenv import BrokerInfo
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from tools.testenv import BrokerInfo
+    from support.testenv import BrokerInfo
 
 pytestmark = pytest.mark.integration
 

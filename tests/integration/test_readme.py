@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
+    from support.testenv import BrokerInfo
     from tools.mgmt import Management
-    from tools.testenv import BrokerInfo
 
 pytestmark = pytest.mark.integration
 

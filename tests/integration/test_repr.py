@@ -8,7 +8,7 @@ import pytest
 from rabbitstream import Consumer, Producer, SuperStreamConsumer
 
 if TYPE_CHECKING:
-    from tools.testenv import BrokerInfo
+    from support.testenv import BrokerInfo
 
 pytestmark = pytest.mark.integration
 

@@ -27,7 +27,7 @@ from rabbitstream import (
 from rabbitstream.plugin import PluginNotFoundError, get_registry
 
 if TYPE_CHECKING:
-    from tools.testenv import BrokerInfo
+    from support.testenv import BrokerInfo
 
 pytestmark = pytest.mark.integration
 

@@ -1,6 +1,7 @@
 """Typed descriptions of the test brokers handed out by the fixtures in ``tests/conftest.py``.
 
-Import these for annotations: ``def test_x(broker: BrokerInfo) -> None``.
+Import these for annotations: ``from support.testenv import BrokerInfo`` then
+``def test_x(broker: BrokerInfo) -> None``.
 """
 
 from __future__ import annotations
