@@ -14,7 +14,7 @@ import pytest
 from rabbitstream import Consumer, Producer
 from rabbitstream._connection import _pool
 from rabbitstream._connection._client import Client
-from rabbitstream._connection._locator import FAILED, RECOVERED, RECOVERING, StateChange
+from rabbitstream._connection._locator import FAILED, RECOVERED, RECOVERING, Connector, StateChange
 from rabbitstream._connection._pool import ConnectionOptions, ConnectionPool, NodeConnection
 from rabbitstream._connection._recovery import Recovery
 from rabbitstream.exceptions import ClientError, StreamDoesNotExist
@@ -45,6 +45,19 @@ class FakeClient:
 
 def _client(fake: FakeClient) -> Client:
     return cast(Client, fake)
+
+
+def _new_pool(connect: Connector) -> ConnectionPool[Any]:
+    """A pool named ``t`` for ``localhost:5552`` whose nodes open connections with ``connect``."""
+    pool: ConnectionPool[Any] = ConnectionPool(
+        "localhost",
+        5552,
+        ConnectionOptions(),
+        connection_name="t",
+        closed_error=lambda: ClientError("closed"),
+    )
+    pool.nodes._connect = connect
+    return pool
 
 
 @pytest.fixture
@@ -91,14 +104,7 @@ async def test_one_locator_opening_at_a_time() -> None:
         await asyncio.sleep(0.05)
         return _client(FakeClient())
 
-    pool: ConnectionPool[object] = ConnectionPool(
-        "localhost",
-        5552,
-        ConnectionOptions(),
-        connection_name="t",
-        closed_error=lambda: ClientError("closed"),
-    )
-    pool.nodes._connect = connect
+    pool: ConnectionPool[object] = _new_pool(connect)
     a, b, c = await asyncio.gather(pool.locator(), pool.locator(), pool.locator())
     assert a is b is c and opened == ["locator-t"]
     cast(FakeClient, a).is_closed = True
@@ -111,14 +117,7 @@ async def test_connection_reused_until_full_and_closed_owner_refused() -> None:
     async def connect(host: str, port: int, name: str) -> Client:
         return _client(FakeClient())
 
-    pool: ConnectionPool[int] = ConnectionPool(
-        "localhost",
-        5552,
-        ConnectionOptions(),
-        connection_name="t",
-        closed_error=lambda: ClientError("closed"),
-    )
-    pool.nodes._connect = connect
+    pool: ConnectionPool[int] = _new_pool(connect)
     setups: list[NodeConnection[int]] = []
     first = await pool.connection([("localhost", 5552)], limit=2, closed=lambda: False, setup=setups.append)
     first.entries[0] = 0
