@@ -13,7 +13,6 @@ Frames and plain chunks: ``core/tests/test_resource_budget.py``; AMQP:
 
 from __future__ import annotations
 
-import importlib
 import struct
 import tracemalloc
 import zlib
@@ -21,21 +20,13 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from rabbitstream.plugin import build_registry
 from rabbitstream.protocol._chunk import CHUNK_HEADER, parse_chunk
 from rabbitstream.protocol._subentry import encode_sub_entry, sub_entry_payloads
 
+from support.compression import compression_registry, needs_all_compression
 
-def _import(name: str) -> object | None:
-    try:
-        return importlib.import_module(f"rabbitstream_{name}")
-    except ImportError:
-        return None
-
-
-_NAMES = ["gzip", "snappy", "lz4", "zstd"]
-ALL = build_registry(autoload=False, plugins=[m for m in map(_import, _NAMES) if m is not None])
-needs_all = pytest.mark.skipif(len(ALL.compression) < 4, reason="compression plugins not importable")
+ALL = compression_registry()
+needs_all = needs_all_compression(ALL)
 
 CHUNK_K = 4  # the chunk's bytes copy (1x) ...
 CHUNK_A = 6 * 1024 * 1024  # ... plus one sub-entry: measured 3.1 MiB for 65,535 2-byte records

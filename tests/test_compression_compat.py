@@ -5,7 +5,6 @@ Also the whole stack (chunk → sub-entry → plugin) against decompression bomb
 
 from __future__ import annotations
 
-import importlib
 import time
 import zlib
 from collections.abc import Iterator
@@ -21,22 +20,15 @@ from rabbitstream.compression import (
     effective_registry,
 )
 from rabbitstream.exceptions import DecodeError
-from rabbitstream.plugin import PluginNotFoundError, Registry, build_registry, reset_registry
+from rabbitstream.plugin import PluginNotFoundError, Registry, reset_registry
 from rabbitstream.protocol._chunk import parse_chunk
 from rabbitstream.protocol._subentry import encode_sub_entry, iter_sub_entry
 from rabbitstream.testing import build_chunk, check_codes_unique
 
+from support.compression import COMPRESSION_PLUGINS, compression_registry, needs_all_compression
 
-def _import(name: str) -> object | None:
-    try:
-        return importlib.import_module(f"rabbitstream_{name}")
-    except ImportError:
-        return None
-
-
-_NAMES = ["gzip", "snappy", "lz4", "zstd"]
-ALL = build_registry(autoload=False, plugins=[m for m in map(_import, _NAMES) if m is not None])
-needs_all = pytest.mark.skipif(len(ALL.compression) < 4, reason="compression plugins not importable")
+ALL = compression_registry()
+needs_all = needs_all_compression(ALL)
 
 
 @pytest.fixture
@@ -64,7 +56,7 @@ def test_enum_values() -> None:
 @needs_all
 def test_registry_codes_unique() -> None:
     check_codes_unique(ALL)
-    assert {c.name for c in ALL.compression.values()} == set(_NAMES)
+    assert {c.name for c in ALL.compression.values()} == set(COMPRESSION_PLUGINS)
 
 
 @needs_all
