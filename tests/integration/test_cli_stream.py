@@ -13,17 +13,12 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from support.process import sigint_default
+
 if TYPE_CHECKING:
     from support.testenv import BrokerInfo
 
 pytestmark = pytest.mark.integration
-
-
-def _sigint_default() -> None:
-    """In the child: SIGINT back to its default. A job a non-interactive shell starts in the background
-    (as CI may start this suite) inherits SIGINT ignored, and Python keeps it ignored; Ctrl-C is what the
-    test sends."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _cli(
@@ -178,7 +173,7 @@ def test_consume_follows_until_ctrl_c(broker: BrokerInfo, name: str) -> None:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            preexec_fn=_sigint_default,
+            preexec_fn=sigint_default,
         )
         try:
             time.sleep(2.0)

@@ -12,17 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from support.process import sigint_default
+
 if TYPE_CHECKING:
     from support.testenv import BrokerInfo
 
 pytestmark = pytest.mark.integration
-
-
-def _sigint_default() -> None:
-    """In the child: SIGINT back to its default. A job a non-interactive shell starts in the background
-    (as CI may start this suite) inherits SIGINT ignored, and Python keeps it ignored; Ctrl-C is what the
-    test sends."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _perf(broker: BrokerInfo, *args: str, timeout: float = 90) -> tuple[dict[str, Any], str]:
@@ -178,7 +173,7 @@ def test_perf_ctrl_c_prints_the_summary(broker: BrokerInfo) -> None:
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
-        preexec_fn=_sigint_default,
+        preexec_fn=sigint_default,
     )
     try:
         time.sleep(6)
