@@ -20,13 +20,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
-
-_ROOT = Path(__file__).resolve().parents[2]
-for _src in sorted(_ROOT.glob("plugins/*/*/src")):  # source plugins win over stale installs
-    if str(_src) not in sys.path:
-        sys.path.insert(0, str(_src))
-
-from rabbitstream import (  # noqa: E402
+from rabbitstream import (
     Client,
     Consumer,
     ConsumerOffsetSpecification,
@@ -37,12 +31,12 @@ from rabbitstream import (  # noqa: E402
     SuperStreamConsumer,
     SuperStreamProducer,
 )
-from rabbitstream.exceptions import AuthenticationFailure, SASLCannotChangeUsername  # noqa: E402
-from rabbitstream.utils import ConfirmationStatus  # noqa: E402
-from rabbitstream_oauth2 import ClientCredentials, OAuth2Credentials, RefreshFailure, Token  # noqa: E402
+from rabbitstream.exceptions import AuthenticationFailure, SASLCannotChangeUsername
+from rabbitstream.utils import ConfirmationStatus
+from rabbitstream_oauth2 import ClientCredentials, OAuth2Credentials, RefreshFailure, Token
 
-from tools import broker as launcher  # noqa: E402
-from tools.token_issuer import TokenIssuer, sign_jwt  # noqa: E402
+from tools import broker as launcher
+from tools.token_issuer import TokenIssuer, sign_jwt
 
 pytestmark = pytest.mark.integration
 
@@ -336,7 +330,7 @@ def test_example_producer(oauth: launcher.OAuthEnv, issuer: TokenIssuer) -> None
     }
     try:
         proc = subprocess.run(
-            [sys.executable, str(_ROOT / "examples/oauth2/producer_oauth2.py")],
+            [sys.executable, str(Path(__file__).resolve().parents[2] / "examples/oauth2/producer_oauth2.py")],
             env=env,
             capture_output=True,
             text=True,

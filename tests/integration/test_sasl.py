@@ -3,25 +3,17 @@
 from __future__ import annotations
 
 import ssl
-import sys
 import uuid
-from pathlib import Path
 from typing import Any
 
 import pytest
-
-_ROOT = Path(__file__).resolve().parents[2]
-for _src in sorted(_ROOT.glob("plugins/*/*/src")):  # source plugins win over stale installs
-    if str(_src) not in sys.path:
-        sys.path.insert(0, str(_src))
-
-from rabbitstream._connection import Client  # noqa: E402
-from rabbitstream.exceptions import (  # noqa: E402
+from rabbitstream._connection import Client
+from rabbitstream.exceptions import (
     AuthenticationFailure,
     ConnectError,
     SASLMechanismNotOffered,
 )
-from rabbitstream.plugin import PluginNotFoundError, Registry, build_registry  # noqa: E402
+from rabbitstream.plugin import PluginNotFoundError, Registry, build_registry
 
 pytestmark = pytest.mark.integration
 
