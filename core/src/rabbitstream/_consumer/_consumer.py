@@ -120,16 +120,8 @@ class Consumer(ConsumerBase):
             raise ValueError(
                 f"max_subscribers_by_connection must be between 1 and {MAX_SUBSCRIPTIONS_PER_CONNECTION}"
             )
-        options = ConnectionOptions(
-            ssl_context=ssl_context,
-            vhost=vhost,
-            username=username,
-            password=password,
-            sasl_mechanism=ConnectionOptions.mechanism_name(sasl_configuration_mechanism),
-            frame_max=frame_max,
-            heartbeat=heartbeat,
-            registry=registry,
-            max_inbound_frame_size=max_inbound_frame_size,
+        options = ConnectionOptions.from_kwargs(
+            locals(),
             # ValueError for a limit < 1, here rather than on the first delivery
             chunk_limits=ChunkLimits(max_records=max_chunk_records, max_uncompressed=max_chunk_uncompressed),
         )
