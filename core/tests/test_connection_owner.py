@@ -65,11 +65,20 @@ def test_inner_kwargs_leaves_out_the_wrappers_own_keywords() -> None:
     assert inner_kwargs(arguments, ("own",), "rest") == {"a": 4, "b": 6}
 
 
+class _Router:
+    """A plugin-style routing strategy (the core alone installs none)."""
+
+    name = "first"
+
+    def route(self, routing_key: str, metadata: Any) -> list[str]:
+        return list(metadata.partitions())[:1]
+
+
 def test_super_stream_clients_hand_their_keywords_to_the_inner_client() -> None:
     strategy = BackOffRecoveryStrategy(False)
     ssp = SuperStreamProducer(
-        "h", 1, username="u", password="p", super_stream="ss", routing_extractor=str, vhost="v",
-        recovery_strategy=strategy, batch_size=7,
+        "h", 1, username="u", password="p", super_stream="ss", routing_extractor=str, routing=_Router(),
+        vhost="v", recovery_strategy=strategy, batch_size=7,
     )  # fmt: skip
     ssc = SuperStreamConsumer("h", 1, username="u", password="p", super_stream="ss", prefer_replica=False)
     assert isinstance(ssp, SuperStreamClient) and isinstance(ssc, SuperStreamClient)
