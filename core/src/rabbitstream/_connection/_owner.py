@@ -53,7 +53,6 @@ class ConnectionOwner(IReliableEntity, Generic[_E, _O]):
     :param kind: ``"producer"`` or ``"consumer"`` (:class:`ClientInfo`, :class:`StateChange`).
     :param observer_for: asks the registry's instrumentations for an observer of this client.
     :param closed_error: makes the error raised when a connection is wanted once closed.
-
     :param settings: the producer's / consumer's keywords of the same names.
     """
 
