@@ -6,7 +6,10 @@
 - :mod:`._credentials`: :class:`CredentialsProvider`, a password that refreshes itself (OAuth 2.0
   tokens); every connection opened with one re-authenticates in place on each refresh;
 - :mod:`._locator`: finding the node that hosts a stream (leader for producers, replica for
-  consumers) through a locator connection, and the :class:`StateChange` events.
+  consumers) through a locator connection, and the :class:`StateChange` events;
+- :mod:`._pool`, :mod:`._recovery`, :mod:`._observe`: the connection options, the locator and data
+  connections, the one recovery loop and the instrumentation hooks of a producer or consumer, wired
+  once for both by :class:`~rabbitstream._connection._owner.ConnectionOwner` (:mod:`._owner`).
 """
 
 from __future__ import annotations

@@ -19,9 +19,10 @@ it through callables and never through a parent object.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import ssl
-from collections.abc import Awaitable, Callable, Collection, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Collection, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -84,6 +85,17 @@ class ConnectionOptions:
     def mechanism_name(mechanism: object) -> str:
         """The SASL mechanism name of a ``SlasMechanism`` member or a plain string."""
         return str(getattr(mechanism, "value", mechanism))
+
+    @classmethod
+    def from_kwargs(cls, kwargs: Mapping[str, Any], **extra: Any) -> ConnectionOptions:
+        """The options among the keywords of a producer or consumer constructor (its ``locals()``):
+        every field of the same name, and ``sasl_configuration_mechanism`` as ``sasl_mechanism``;
+        ``extra`` fields (``chunk_limits``) are given as they are."""
+        fields = {f.name for f in dataclasses.fields(cls)}
+        chosen = {k: v for k, v in kwargs.items() if k in fields}
+        if "sasl_configuration_mechanism" in kwargs:
+            chosen["sasl_mechanism"] = cls.mechanism_name(kwargs["sasl_configuration_mechanism"])
+        return cls(**chosen, **extra)
 
     async def connect(self, host: str, port: int, name: str) -> Client:
         """An authenticated, open connection to ``host:port`` named ``name``."""

@@ -13,22 +13,21 @@ import asyncio
 import functools
 import inspect
 import logging
-from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
-from rabbitstream._connection._locator import FAILED, NodeSelector, StateListener
-from rabbitstream._connection._observe import consumer_observer, observe_connections, observe_states
-from rabbitstream._connection._pool import ConnectionOptions, ConnectionPool, NodeConnection, close_step
-from rabbitstream._connection._recovery import Recovery
+from rabbitstream._connection._locator import FAILED, NodeSelector
+from rabbitstream._connection._observe import consumer_observer
+from rabbitstream._connection._owner import ConnectionOwner, OwnerSettings
+from rabbitstream._connection._pool import ConnectionOptions, NodeConnection, close_step
 from rabbitstream._consumer._sub import Subscription
 from rabbitstream._consumer._types import EventContext, wire_offset
 from rabbitstream.constants import ConsumerOffsetSpecification, OffsetSpecification, OffsetType
 from rabbitstream.exceptions import ConnectionClosed, MaxConsumersPerInstance, OffsetNotFound, ServerError
-from rabbitstream.plugin._types import ClientInfo
-from rabbitstream.recovery import IReliableEntity, RecoveryStrategy
-from rabbitstream.utils import OnClosedErrorInfo
+from rabbitstream.plugin._types import ConsumerObserver
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from rabbitstream._connection._client import Client
 
 __all__ = ["ConsumerBase", "maybe_await"]
@@ -85,9 +84,10 @@ class _SubscriptionRecovery:
         self._owner._all_failed(error)
 
 
-class ConsumerBase(IReliableEntity):
+class ConsumerBase(ConnectionOwner[Subscription, ConsumerObserver]):
     """Consuming connections (shared by up to ``max_subscribers_by_connection`` subscriptions),
-    the locator, and the recovery of the subscriptions."""
+    the locator, and the recovery of the subscriptions (pool and recovery wired by
+    :class:`~rabbitstream._connection._owner.ConnectionOwner`)."""
 
     def __init__(
         self,
@@ -95,55 +95,28 @@ class ConsumerBase(IReliableEntity):
         port: int,
         options: ConnectionOptions,
         *,
-        connection_name: str,
-        load_balancer_mode: bool,
-        max_retries: int,
         max_subscribers: int,
         prefer_replica: bool,
         replica_attempts: int,
-        recovery_strategy: RecoveryStrategy,
-        on_close_handler: Callable[[OnClosedErrorInfo], Any] | None,
-        on_state_change: StateListener | None,
+        **settings: Unpack[OwnerSettings],
     ) -> None:
-        self._connection_name = connection_name
         self._max_subs = max_subscribers
-        #: instrumentation (``None`` when no plugin observes consumers: nothing is called at all)
-        self._observer = consumer_observer(
-            options.registry,
-            ClientInfo("consumer", host, port, options.vhost, options.username, connection_name),
-        )
-        if self._observer is not None:
-            options = observe_connections(options, self._observer)
-            on_state_change = observe_states(on_state_change, self._observer)
         self._prefer_replica = prefer_replica
         self._replica_attempts = replica_attempts
-        self._pool: ConnectionPool[Subscription] = ConnectionPool(
+        super().__init__(
+            "consumer",
             host,
             port,
             options,
-            connection_name=connection_name,
+            observer_for=consumer_observer,
             closed_error=lambda: ConnectionClosed("the consumer is closed"),
-            load_balancer_mode=load_balancer_mode,
-            max_retries=max_retries,
-        )
-        self._recovery = Recovery(
-            self,
-            recovery_strategy,
-            "consumer",
-            spawn=self._pool.spawn,
-            closing=lambda: self._closing,
-            on_close_handler=on_close_handler,
-            on_state_change=on_state_change,
+            **settings,
         )
         self._subs: dict[int, Subscription] = {}
-        self._closing = False
         self._stop_event = asyncio.Event()
         #: why every subscription ended (no recovery, recovery gave up, a missing plugin):
         #: ``run()`` raises it
         self._failure: BaseException | None = None
-
-    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
-        self._pool.spawn(coro)
 
     @property
     def state(self) -> str:
@@ -164,14 +137,6 @@ class ConsumerBase(IReliableEntity):
         )
 
     # ------------------------------------------------------------------ connections
-
-    @property
-    def _conns(self) -> list[NodeConnection[Subscription]]:
-        return self._pool.connections
-
-    @property
-    def _nodes(self) -> NodeSelector:
-        return self._pool.nodes
 
     async def _get_locator(self, *, internal: bool = False) -> Client:
         """The locator connection, (re)opened when needed.

@@ -9,10 +9,11 @@ consuming connections, one or more per broker node, each carrying at most
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import ssl
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from rabbitstream._connection._client import Client
 from rabbitstream._connection._credentials import CredentialsProvider
@@ -63,8 +64,25 @@ DEFAULT_CONNECTION_NAME = "rabbitstream-consumer"
 MAX_SUBSCRIPTIONS_PER_CONNECTION = 256
 _MAX_IDS = 1 << 16
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
 MessageCallback = Callable[[Any, MessageContext], Any]
 UpdateListener = Callable[[bool, EventContext], Any]
+
+
+def _keywords_of(model: Callable[_P, object]) -> Callable[[Callable[..., _R]], Callable[_P, _R]]:
+    """The decorated method takes the parameters of ``model`` (names, keywords, defaults): one
+    signature, for type checkers and for :func:`inspect.signature` (the API reference)."""
+
+    def decorate(method: Callable[..., _R]) -> Callable[_P, _R]:
+        returns = inspect.signature(method).return_annotation
+        method.__signature__ = inspect.signature(model).replace(  # type: ignore[attr-defined]
+            return_annotation=returns
+        )
+        return method
+
+    return decorate
 
 
 class Consumer(ConsumerBase):
@@ -120,16 +138,8 @@ class Consumer(ConsumerBase):
             raise ValueError(
                 f"max_subscribers_by_connection must be between 1 and {MAX_SUBSCRIPTIONS_PER_CONNECTION}"
             )
-        options = ConnectionOptions(
-            ssl_context=ssl_context,
-            vhost=vhost,
-            username=username,
-            password=password,
-            sasl_mechanism=ConnectionOptions.mechanism_name(sasl_configuration_mechanism),
-            frame_max=frame_max,
-            heartbeat=heartbeat,
-            registry=registry,
-            max_inbound_frame_size=max_inbound_frame_size,
+        options = ConnectionOptions.from_kwargs(
+            locals(),
             # ValueError for a limit < 1, here rather than on the first delivery
             chunk_limits=ChunkLimits(max_records=max_chunk_records, max_uncompressed=max_chunk_uncompressed),
         )
@@ -329,27 +339,11 @@ class Consumer(ConsumerBase):
         )  # fmt: skip
         return MessageStream(self, sub)
 
-    def iterate_batches(
-        self,
-        stream: str,
-        *,
-        decoder: Callable[[Any], Any] | None = None,
-        offset_specification: ConsumerOffsetSpecification | None = None,
-        initial_credit: int = 10,
-        properties: Mapping[str, Any] | None = None,
-        subscriber_name: str | None = None,
-        consumer_update_listener: UpdateListener | None = None,
-        filter_input: FilterConfiguration | None = None,
-        offset_tracking: OffsetTracking | bool | None = None,
-    ) -> BatchStream:
+    @_keywords_of(iterate)
+    def iterate_batches(self, stream: str, **options: Any) -> BatchStream:
         """``async for batch in consumer.iterate_batches(stream, ...)``: one :class:`MessageBatch`
-        per chunk (same back-pressure as :meth:`iterate`)."""
-        sub = self._new_subscription(
-            stream, None, decoder, offset_specification, initial_credit, properties,
-            subscriber_name, consumer_update_listener, filter_input, CreditPolicy.AFTER_PROCESSING,
-            offset_tracking,
-        )  # fmt: skip
-        return BatchStream(self, sub)
+        per chunk (same keywords and back-pressure as :meth:`iterate`)."""
+        return BatchStream(self, self.iterate(stream, **options).subscription)
 
     def _new_subscription(
         self,

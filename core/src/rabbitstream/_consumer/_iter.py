@@ -31,6 +31,11 @@ class _StreamBase:
         self._gen = 0
 
     @property
+    def subscription(self) -> Subscription:
+        """The subscription iterated (internal: :meth:`Consumer.iterate_batches` takes it over)."""
+        return self._sub
+
+    @property
     def subscriber_id(self) -> int:
         """The subscriber id (usable with :meth:`Consumer.unsubscribe`, ``buffered_chunks``)."""
         return self._sub.id

@@ -407,8 +407,12 @@ class Subscription:
                 )  # fmt: skip
             calls = map(callback, it if decode is None else map(decode, it), contexts)
             try:
-                if is_async:
-                    for r in calls:
+                # A sync callback: only what it returns that is truthy reaches the loop body, so
+                # one returning None runs in one C loop.  It cannot close the subscription
+                # synchronously (closing is async), so checking after each awaited result and once
+                # at the end is enough.  An async callback: every result is awaited.
+                for r in calls if is_async else filter(None, calls):
+                    if is_async or isawaitable(r):
                         try:
                             await r
                         except Exception:
@@ -416,20 +420,6 @@ class Subscription:
                         if self.closed:
                             done = last_index - length_hint(it) + 1
                             return first + done - 1, done
-                else:
-                    # Only what the callback returns that is truthy reaches the loop body: a
-                    # sync callback returning None runs in one C loop.  It cannot close the
-                    # subscription synchronously (closing is async), so checking after each
-                    # awaited result and once at the end is enough.
-                    for r in filter(None, calls):
-                        if isawaitable(r):
-                            try:
-                                await r
-                            except Exception:
-                                self._error(first + last_index - length_hint(it))
-                            if self.closed:
-                                done = last_index - length_hint(it) + 1
-                                return first + done - 1, done
                 return first + last_index, total
             except Exception:  # the decoder or a sync callback failed on the last message taken
                 bad = last_index - length_hint(it)

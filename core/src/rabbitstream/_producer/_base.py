@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
-from rabbitstream._connection._locator import NodeSelector, StateListener
-from rabbitstream._connection._observe import observe_connections, observe_states, producer_observer
-from rabbitstream._connection._pool import ConnectionOptions, ConnectionPool, NodeConnection
-from rabbitstream._connection._recovery import Recovery
+from rabbitstream._connection._locator import NodeSelector
+from rabbitstream._connection._observe import producer_observer
+from rabbitstream._connection._owner import ConnectionOwner, OwnerSettings
+from rabbitstream._connection._pool import ConnectionOptions, NodeConnection
 from rabbitstream._producer._publisher import CONNECTION_LOST_CODE, Publisher
 from rabbitstream.exceptions import (
     ClientError,
@@ -19,11 +18,11 @@ from rabbitstream.exceptions import (
     ServerError,
     StreamDoesNotExist,
 )
-from rabbitstream.plugin._types import ClientInfo
-from rabbitstream.recovery import IReliableEntity, RecoveryStrategy
-from rabbitstream.utils import OnClosedErrorInfo
+from rabbitstream.plugin._types import ProducerObserver
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from rabbitstream._connection._client import Client, StreamMetadata
 
 __all__ = ["EnqueueTimeoutError", "ProducerBase", "ProducerClosedError", "compression_code"]
@@ -95,10 +94,10 @@ class _PublisherRecovery:
         pub.fail_all(CONNECTION_LOST_CODE, failure)
 
 
-class ProducerBase(IReliableEntity):
+class ProducerBase(ConnectionOwner[Publisher, ProducerObserver]):
     """Publishing connections (one per leader, up to ``max_publishers_by_connection`` publishers each)
-    through the shared :class:`~rabbitstream._connection._pool.ConnectionPool`, and their recovery
-    through the shared :class:`~rabbitstream._connection._recovery.Recovery`;
+    through the :class:`~rabbitstream._connection._owner.ConnectionOwner`'s pool, and their recovery
+    through its :class:`~rabbitstream._connection._recovery.Recovery`;
     :class:`~rabbitstream.Producer` adds the publishing API."""
 
     def __init__(
@@ -107,52 +106,24 @@ class ProducerBase(IReliableEntity):
         port: int,
         options: ConnectionOptions,
         *,
-        connection_name: str,
-        load_balancer_mode: bool,
-        max_retries: int,
         max_publishers: int,
-        recovery_strategy: RecoveryStrategy,
-        on_close_handler: Callable[[OnClosedErrorInfo], Awaitable[None] | None] | None,
-        on_state_change: StateListener | None,
+        **settings: Unpack[OwnerSettings],
     ) -> None:
         self.host = host
         self.port = port
-        self._connection_name = connection_name
         self._max_publishers = max_publishers
-        #: instrumentation (``None`` when no plugin observes producers: nothing is called at all)
-        self._observer = producer_observer(
-            options.registry,
-            ClientInfo("producer", host, port, options.vhost, options.username, connection_name),
-        )
-        if self._observer is not None:
-            options = observe_connections(options, self._observer)
-            on_state_change = observe_states(on_state_change, self._observer)
-        self._recovery_strategy = recovery_strategy
-        self._pool: ConnectionPool[Publisher] = ConnectionPool(
+        super().__init__(
+            "producer",
             host,
             port,
             options,
-            connection_name=connection_name,
+            observer_for=producer_observer,
             closed_error=lambda: ProducerClosedError("the producer is closed"),
-            load_balancer_mode=load_balancer_mode,
-            max_retries=max_retries,
-        )
-        self._recovery = Recovery(
-            self,
-            recovery_strategy,
-            "producer",
-            spawn=self._pool.spawn,
-            closing=lambda: self._closing,
-            on_close_handler=on_close_handler,
-            on_state_change=on_state_change,
+            **settings,
         )
         self._publishers: dict[tuple[str, str | None], Publisher] = {}
         self._next_publisher_id = 0
         self._started = False
-        self._closing = False
-
-    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-        return self._pool.spawn(coro)
 
     @property
     def state(self) -> str:
@@ -172,14 +143,6 @@ class ProducerBase(IReliableEntity):
         )
 
     # ------------------------------------------------------------------ connections
-
-    @property
-    def _conns(self) -> list[NodeConnection[Publisher]]:
-        return self._pool.connections
-
-    @property
-    def _nodes(self) -> NodeSelector:
-        return self._pool.nodes
 
     async def _get_locator(self) -> Client:
         return await self._pool.locator(refuse=self._closing)

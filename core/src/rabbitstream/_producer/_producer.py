@@ -101,16 +101,7 @@ class Producer(ProducerBase):
             raise ValueError("max_publishers_by_connection must be in 1..256")
         if max_unconfirmed < 1 or batch_size < 1:
             raise ValueError("max_unconfirmed and batch_size must be >= 1")
-        options = ConnectionOptions(
-            ssl_context=ssl_context,
-            vhost=vhost,
-            username=username,
-            password=password,
-            sasl_mechanism=ConnectionOptions.mechanism_name(sasl_configuration_mechanism),
-            frame_max=frame_max,
-            heartbeat=heartbeat,
-            registry=registry,
-        )
+        options = ConnectionOptions.from_kwargs(locals())
         super().__init__(
             host,
             port,

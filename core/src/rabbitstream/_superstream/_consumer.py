@@ -11,20 +11,19 @@ from __future__ import annotations
 
 import logging
 import ssl
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from rabbitstream._connection._credentials import CredentialsProvider
-from rabbitstream._superstream._producer import create_super_stream_on, delete_super_stream_on
+from rabbitstream._superstream._base import SuperStreamClient, inner_kwargs
 from rabbitstream.constants import ConsumerOffsetSpecification, SlasMechanism
+from rabbitstream.recovery import BackOffRecoveryStrategy, RecoveryStrategy
 from rabbitstream.superstream import SuperStreamCreationOption
 from rabbitstream.utils import FilterConfiguration, OnClosedErrorInfo
 
 if TYPE_CHECKING:
-    from rabbitstream._connection._client import Client
     from rabbitstream._consumer._consumer import Consumer
     from rabbitstream.plugin import Registry
-    from rabbitstream.recovery import RecoveryStrategy
 
 __all__ = ["SuperStreamConsumer"]
 
@@ -33,12 +32,18 @@ log = logging.getLogger("rabbitstream.superstream")
 _SAC = "single-active-consumer"
 
 
+def _new_consumer(host: str, port: int, kwargs: dict[str, Any]) -> Consumer:
+    from rabbitstream._consumer._consumer import Consumer
+
+    return Consumer(host, port, **kwargs)
+
+
 def _sac_requested(properties: Mapping[str, Any] | None) -> bool:
     value = (properties or {}).get(_SAC)
     return value is True or (isinstance(value, str) and value.strip().lower() == "true")
 
 
-class SuperStreamConsumer:
+class SuperStreamConsumer(SuperStreamClient["Consumer"]):
     """Consume every partition of a super stream (rstream-compatible).
 
     The keywords are rstream's :class:`SuperStreamConsumer`'s, plus
@@ -74,35 +79,19 @@ class SuperStreamConsumer:
         registry: Registry | None = None,
         **consumer_options: Any,
     ) -> None:
-        if not super_stream:
-            raise ValueError("super_stream must not be empty")
         if recovery_strategy is None:
-            from rabbitstream.recovery import BackOffRecoveryStrategy
-
             recovery_strategy = BackOffRecoveryStrategy(True)
-        self.host = host
-        self.port = port
-        self.super_stream = super_stream
-        self.super_stream_creation_option = super_stream_creation_option
-        self._consumer_kwargs: dict[str, Any] = dict(
-            ssl_context=ssl_context,
-            vhost=vhost,
-            username=username,
-            password=password,
-            frame_max=frame_max,
-            heartbeat=heartbeat,
-            load_balancer_mode=load_balancer_mode,
-            max_retries=max_retries,
-            max_subscribers_by_connection=max_subscribers_by_connection,
-            connection_name=connection_name,
-            sasl_configuration_mechanism=sasl_configuration_mechanism,
-            on_close_handler=on_close_handler,
-            recovery_strategy=recovery_strategy,
-            registry=registry,
-            **consumer_options,
+        super().__init__(
+            host,
+            port,
+            super_stream,
+            super_stream_creation_option,
+            new_inner=_new_consumer,
+            kwargs=inner_kwargs(
+                locals(), ("super_stream", "super_stream_creation_option"), "consumer_options"
+            ),
+            describe=lambda: f"partitions={len(self._subscribers)}",
         )
-        self._consumer: Consumer | None = None
-        self._closed = False  # close() ran (repr: "closed" rather than "new")
         self._partitions: list[str] = []
         #: partition -> subscriber id of the inner consumer
         self._subscribers: dict[str, int] = {}
@@ -112,39 +101,14 @@ class SuperStreamConsumer:
     @property
     def consumer(self) -> Consumer:
         """The inner :class:`~rabbitstream.Consumer` (after :meth:`start`)."""
-        if self._consumer is None:
+        if self._inner is None:
             raise RuntimeError("SuperStreamConsumer is not started")
-        return self._consumer
-
-    async def _start_consumer(self) -> Consumer:
-        if self._consumer is None:
-            from rabbitstream._consumer._consumer import Consumer
-
-            consumer = Consumer(self.host, self.port, **self._consumer_kwargs)
-            await consumer.start()
-            self._consumer = consumer
-        return self._consumer
-
-    @property
-    async def default_client(self) -> Client:
-        """The locator connection (of the inner consumer)."""
-        consumer = await self._start_consumer()
-        client: Client = await consumer.default_client
-        return client
-
-    async def start(self) -> None:
-        """Connect and create the super stream if a creation option was given."""
-        await self._start_consumer()
-        opt = self.super_stream_creation_option
-        if opt is not None:
-            await self.create_super_stream(
-                self.super_stream, opt.n_partitions, opt.binding_keys, opt.arguments, exists_ok=True
-            )
+        return self._inner
 
     def stop(self) -> None:
         """Make :meth:`run` return."""
-        if self._consumer is not None:
-            self._consumer.stop()
+        if self._inner is not None:
+            self._inner.stop()
 
     async def run(self) -> None:
         """Wait until :meth:`stop` or :meth:`close`."""
@@ -152,34 +116,8 @@ class SuperStreamConsumer:
 
     async def close(self) -> None:
         """Unsubscribe every partition and close the connections (idempotent)."""
-        consumer, self._consumer = self._consumer, None
-        self._closed = True
         self._subscribers.clear()
-        if consumer is not None:
-            await consumer.close()
-
-    @property
-    def state(self) -> str:
-        """``"new"`` (never started), ``"open"``, ``"closing"`` or ``"closed"`` (of the inner client)."""
-        inner = self._consumer
-        if inner is not None:
-            return inner.state
-        return "closed" if self._closed else "new"
-
-    def __repr__(self) -> str:
-        kw = self._consumer_kwargs
-        return (
-            f"<{type(self).__name__} super_stream={self.super_stream!r} host={self.host!r} port={self.port} "
-            f"vhost={kw.get('vhost', '/')!r} user={kw.get('username')!r} state={self.state!r}"
-            f" partitions={len(self._subscribers)}>"
-        )
-
-    async def __aenter__(self) -> SuperStreamConsumer:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
+        await self._close_inner()
 
     # ------------------------------------------------------------------ subscriptions
 
@@ -217,7 +155,7 @@ class SuperStreamConsumer:
         :raises StreamDoesNotExist: the super stream does not exist.
         :raises ValueError: it has no partitions, or invalid arguments.
         """
-        consumer = await self._start_consumer()
+        consumer = await self._start_inner()
         props: dict[str, Any] = dict(properties or {})
         if _sac_requested(props):
             given = props.get("super-stream")
@@ -259,7 +197,7 @@ class SuperStreamConsumer:
 
     async def unsubscribe(self) -> None:
         """Unsubscribe every partition (tracked offsets are stored first)."""
-        consumer = self._consumer
+        consumer = self._inner
         subs, self._subscribers = self._subscribers, {}
         if consumer is None:
             return
@@ -275,25 +213,3 @@ class SuperStreamConsumer:
     async def query_offset(self, stream: str, subscriber_name: str) -> int:
         """The stored offset of ``subscriber_name`` on partition ``stream``."""
         return await self.consumer.query_offset(stream, subscriber_name)
-
-    # ------------------------------------------------------------------ management
-
-    async def create_super_stream(
-        self,
-        super_stream: str,
-        n_partitions: int = 0,
-        binding_keys: Sequence[str] | None = None,
-        arguments: Mapping[str, Any] | None = None,
-        exists_ok: bool = False,
-    ) -> None:
-        """Create a super stream (see :meth:`SuperStreamProducer.create_super_stream`)."""
-        await create_super_stream_on(self, super_stream, n_partitions, binding_keys, arguments, exists_ok)
-
-    async def delete_super_stream(self, super_stream: str, missing_ok: bool = False) -> None:
-        """Delete a super stream and its partitions."""
-        await delete_super_stream_on(self, super_stream, missing_ok)
-
-    async def stream_exists(self, stream: str) -> bool:
-        """Whether ``stream`` (e.g. a partition) exists."""
-        client = await self.default_client
-        return bool(await client.stream_exists(stream))

@@ -10,13 +10,14 @@ from __future__ import annotations
 import inspect
 import logging
 import ssl
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from rabbitstream._connection._credentials import CredentialsProvider
 from rabbitstream._producer._publisher import ConfirmCallback
+from rabbitstream._superstream._base import SuperStreamClient, inner_kwargs, super_stream_layout
 from rabbitstream.constants import SlasMechanism
-from rabbitstream.exceptions import StreamAlreadyExists, StreamDoesNotExist
+from rabbitstream.exceptions import StreamDoesNotExist
 from rabbitstream.plugin import PartitionRouter, Registry, get_registry
 from rabbitstream.superstream import (
     NO_ROUTE_FOUND,
@@ -33,38 +34,9 @@ if TYPE_CHECKING:
     from rabbitstream._producer._producer import Producer
     from rabbitstream.recovery import RecoveryStrategy
 
-__all__ = ["SuperStreamProducer", "super_stream_layout"]
+__all__ = ["SuperStreamProducer", "super_stream_layout"]  # super_stream_layout: from ._base
 
 log = logging.getLogger("rabbitstream.superstream")
-
-
-def super_stream_layout(
-    super_stream: str, n_partitions: int = 0, binding_keys: Sequence[str] | None = None
-) -> tuple[list[str], list[str]]:
-    """Partition names and binding keys of a new super stream (Java's conventions).
-
-    ``n_partitions`` gives ``<ss>-0 … <ss>-<n-1>`` bound with ``"0" … "<n-1>"``;
-    ``binding_keys`` gives ``<ss>-<key>`` bound with each key.
-
-    :raises ValueError: both or neither given, duplicate or empty keys.
-    """
-    if binding_keys is not None and n_partitions:
-        raise ValueError("give either n_partitions or binding_keys, not both")
-    if binding_keys is None:
-        if isinstance(n_partitions, bool) or not isinstance(n_partitions, int) or n_partitions < 1:
-            raise ValueError(f"n_partitions must be a positive int, got {n_partitions!r}")
-        keys = [str(i) for i in range(n_partitions)]
-    else:
-        if isinstance(binding_keys, str):
-            raise TypeError("binding_keys must be a list of strings, not a string")
-        keys = [str(k) for k in binding_keys]
-        if not keys:
-            raise ValueError("binding_keys must not be empty")
-        if any(not k for k in keys):
-            raise ValueError("binding keys must not be empty strings")
-        if len(set(keys)) != len(keys):
-            raise ValueError(f"duplicate binding keys in {keys!r}")
-    return [f"{super_stream}-{k}" for k in keys], keys
 
 
 class _Locator:
@@ -86,33 +58,15 @@ class _Locator:
         return list(await (await self._client()).route(routing_key, super_stream))
 
 
-async def create_super_stream_on(
-    owner: Any,
-    super_stream: str,
-    n_partitions: int = 0,
-    binding_keys: Sequence[str] | None = None,
-    arguments: Mapping[str, Any] | None = None,
-    exists_ok: bool = False,
-) -> None:
-    """Create a super stream through ``owner.default_client`` (shared by producer and consumer)."""
-    partitions, keys = super_stream_layout(super_stream, n_partitions, binding_keys)
-    args = None if arguments is None else {str(k): str(v) for k, v in arguments.items()}
-    client = await owner.default_client
-    try:
-        await client.create_super_stream(super_stream, partitions, keys, args)
-    except StreamAlreadyExists:
-        if not exists_ok:
-            raise
+#: the keywords of :class:`SuperStreamProducer` that are not the inner producer's
+_OWN_KEYWORDS = ("super_stream", "super_stream_creation_option", "routing_extractor", "routing",
+                 "publisher_name", "on_no_route")  # fmt: skip
 
 
-async def delete_super_stream_on(owner: Any, super_stream: str, missing_ok: bool = False) -> None:
-    """Delete a super stream (exchange and partitions) through ``owner.default_client``."""
-    client = await owner.default_client
-    try:
-        await client.delete_super_stream(super_stream)
-    except StreamDoesNotExist:
-        if not missing_ok:
-            raise
+def _new_producer(host: str, port: int, kwargs: dict[str, Any]) -> Producer:
+    from rabbitstream._producer._producer import Producer
+
+    return Producer(host, port, **kwargs)
 
 
 def _key_text(key: object) -> str:
@@ -123,7 +77,7 @@ def _key_text(key: object) -> str:
     return str(key)
 
 
-class SuperStreamProducer:
+class SuperStreamProducer(SuperStreamClient["Producer"]):
     """Publish to a super stream (rstream-compatible, plus batch / wait / sub-entry sends).
 
     :param super_stream: the super stream published to.
@@ -176,16 +130,20 @@ class SuperStreamProducer:
         registry: Registry | None = None,
         **producer_options: Any,
     ) -> None:
-        if not super_stream:
-            raise ValueError("super_stream must not be empty")
+        super().__init__(
+            host,
+            port,
+            super_stream,
+            super_stream_creation_option,
+            new_inner=_new_producer,
+            kwargs=inner_kwargs(locals(), _OWN_KEYWORDS, "producer_options"),
+            describe=lambda: f"routing={self.routing!r}",
+            on_layout_change=self._layout_changed,
+        )
         if not callable(routing_extractor):
             raise TypeError("routing_extractor must be callable: (message) -> routing key")
         if on_no_route not in ("raise", "skip"):
             raise ValueError(f"on_no_route must be 'raise' or 'skip', got {on_no_route!r}")
-        self.host = host
-        self.port = port
-        self.super_stream = super_stream
-        self.super_stream_creation_option = super_stream_creation_option
         self.routing_extractor = routing_extractor
         self.routing = routing
         self.publisher_name = publisher_name
@@ -194,30 +152,6 @@ class SuperStreamProducer:
         self._key_strategy: PartitionRouter | None = None
         self._message_strategy: RoutingStrategy | None = None
         self._resolve_routing(routing)
-        self._producer_kwargs: dict[str, Any] = dict(
-            ssl_context=ssl_context,
-            vhost=vhost,
-            username=username,
-            password=password,
-            frame_max=frame_max,
-            heartbeat=heartbeat,
-            load_balancer_mode=load_balancer_mode,
-            max_retries=max_retries,
-            max_publishers_by_connection=max_publishers_by_connection,
-            default_batch_publishing_delay=default_batch_publishing_delay,
-            connection_name=connection_name,
-            sasl_configuration_mechanism=sasl_configuration_mechanism,
-            filter_value_extractor=filter_value_extractor,
-            on_close_handler=on_close_handler,
-            recovery_strategy=recovery_strategy,
-            **producer_options,
-        )
-        if registry is not None:
-            self._producer_kwargs.setdefault("registry", registry)
-        if recovery_strategy is None:
-            del self._producer_kwargs["recovery_strategy"]  # the Producer's default: enabled
-        self._producer: Producer | None = None
-        self._closed = False  # close() ran (repr: "closed" rather than "new")
         self.super_stream_metadata = DefaultSuperstreamMetadata(super_stream, _Locator(self))
         self._ready = False
 
@@ -244,35 +178,13 @@ class SuperStreamProducer:
     @property
     def producer(self) -> Producer:
         """The inner :class:`~rabbitstream.Producer` (after :meth:`start`)."""
-        if self._producer is None:
+        if self._inner is None:
             raise RuntimeError("SuperStreamProducer is not started")
-        return self._producer
-
-    @property
-    async def default_client(self) -> Client:
-        """The locator connection (of the inner producer)."""
-        if self._producer is None:
-            await self._start_producer()
-        assert self._producer is not None
-        client: Client = await self._producer.default_client
-        return client
-
-    async def _start_producer(self) -> None:
-        from rabbitstream._producer._producer import Producer
-
-        if self._producer is None:
-            producer = Producer(self.host, self.port, **self._producer_kwargs)
-            await producer.start()
-            self._producer = producer
+        return self._inner
 
     async def start(self) -> None:
         """Connect, create the super stream if asked to, and read its partitions."""
-        await self._start_producer()
-        opt = self.super_stream_creation_option
-        if opt is not None:
-            await self.create_super_stream(
-                self.super_stream, opt.n_partitions, opt.binding_keys, opt.arguments, exists_ok=True
-            )
+        await super().start()
         try:
             await self._load_metadata()
         except StreamDoesNotExist:
@@ -285,43 +197,23 @@ class SuperStreamProducer:
         await self.super_stream_metadata.load()
         self._ready = True
 
+    def _layout_changed(self, super_stream: str, deleted: bool) -> None:
+        if super_stream == self.super_stream:
+            self._ready = False
+            if deleted:
+                self.super_stream_metadata.clear()
+
     async def close(self) -> None:
         """Flush and close the inner producer (idempotent)."""
-        producer, self._producer = self._producer, None
-        self._closed = True
         self._ready = False
-        if producer is not None:
-            await producer.close()
-
-    @property
-    def state(self) -> str:
-        """``"new"`` (never started), ``"open"``, ``"closing"`` or ``"closed"`` (of the inner client)."""
-        inner = self._producer
-        if inner is not None:
-            return inner.state
-        return "closed" if self._closed else "new"
-
-    def __repr__(self) -> str:
-        kw = self._producer_kwargs
-        return (
-            f"<{type(self).__name__} super_stream={self.super_stream!r} host={self.host!r} port={self.port} "
-            f"vhost={kw.get('vhost', '/')!r} user={kw.get('username')!r} state={self.state!r}"
-            f" routing={self.routing!r}>"
-        )
-
-    async def __aenter__(self) -> SuperStreamProducer:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
+        await self._close_inner()
 
     # ------------------------------------------------------------------ routing
 
     async def route(self, message: Any) -> Sequence[str]:
         """The partitions ``message`` goes to (possibly empty)."""
         if not self._ready:
-            if self._producer is None:
+            if self._inner is None:
                 raise RuntimeError("SuperStreamProducer is not started (call start() or use 'async with')")
             await self._load_metadata()
         strategy = self._key_strategy
@@ -487,38 +379,6 @@ class SuperStreamProducer:
         return out
 
     # ------------------------------------------------------------------ management
-
-    async def create_super_stream(
-        self,
-        super_stream: str,
-        n_partitions: int = 0,
-        binding_keys: Sequence[str] | None = None,
-        arguments: Mapping[str, Any] | None = None,
-        exists_ok: bool = False,
-    ) -> None:
-        """Create a super stream: partitions ``<ss>-<i>`` (``n_partitions``) or ``<ss>-<key>``.
-
-        :raises ValueError: both ``n_partitions`` and ``binding_keys``, or neither.
-        :raises StreamAlreadyExists: unless ``exists_ok``.
-        """
-        await create_super_stream_on(self, super_stream, n_partitions, binding_keys, arguments, exists_ok)
-        if super_stream == self.super_stream:
-            self._ready = False
-
-    async def delete_super_stream(self, super_stream: str, missing_ok: bool = False) -> None:
-        """Delete a super stream and its partitions.
-
-        :raises StreamDoesNotExist: unless ``missing_ok``.
-        """
-        await delete_super_stream_on(self, super_stream, missing_ok)
-        if super_stream == self.super_stream:
-            self._ready = False
-            self.super_stream_metadata.clear()
-
-    async def stream_exists(self, stream: str) -> bool:
-        """Whether ``stream`` (e.g. a partition) exists."""
-        client = await self.default_client
-        return bool(await client.stream_exists(stream))
 
     async def partitions(self) -> list[str]:
         """The partitions of :attr:`super_stream`, in the broker's order."""
