@@ -176,7 +176,7 @@ class ConfirmWindow:
         """
         coros: list[Awaitable[Any]] | None = None
         new, cls = _new_object, ConfirmationStatus
-        for i, cb, code in zip(ids, cbs, codes):
+        for i, cb, code in zip(ids, cbs, codes, strict=False):  # ``repeat`` for one callback or code
             if cb is None:
                 continue
             # = ConfirmationStatus(i, confirmed, code) without the type call and the dataclass

@@ -454,4 +454,3 @@ class Publisher(ConfirmWindow):
         self.write_out()  # before the caller's DeletePublisher
         self.ready = False
         self._wake()
-
