@@ -8,40 +8,14 @@ process registry, fetched when a compressed sub-entry is met (as before).
 from __future__ import annotations
 
 import ast
-import zlib
 from pathlib import Path
 
 import pytest
 import rabbitstream.plugin
-from rabbitstream.plugin import Registry, build_registry, hookimpl
+from rabbitstream.plugin import Registry
 from rabbitstream.protocol._chunk import parse_chunk
 from rabbitstream.testing import build_chunk
-
-
-class _Deflate:
-    code = 5
-    name = "test-deflate"
-
-    def compress(self, data: bytes) -> bytes:
-        return zlib.compress(data)
-
-    def decompress(self, data: bytes | memoryview, uncompressed_size: int) -> bytes:
-        return zlib.decompress(data)
-
-
-class _Plugin:
-    @hookimpl
-    def rabbitstream_compression_codecs(self) -> list[object]:
-        return [_Deflate()]
-
-
-REG = build_registry(autoload=False, plugins=[_Plugin()])
-CODEC = REG.compression_codec(5)
-
-
-def msgs_of(n: int, size: int) -> list[bytes]:
-    return [(b"%08d" % i).ljust(size, b"x") for i in range(n)]
-
+from test_chunk import CODEC, REG, msgs_of
 
 PROTOCOL = Path(__file__).resolve().parents[1] / "src" / "rabbitstream" / "protocol"
 
