@@ -1,15 +1,15 @@
 """``Client``: one authenticated connection to a broker node and typed RPCs.
 
-This module opens the connection (TCP/TLS, SASL, tune, open, command versions) and
-re-authenticates; the rest of the class is split by job: :mod:`._rpc` (state, close,
-request/response), :mod:`._streams` (stream management), :mod:`._pubsub` (publish and consume).
-
 This is the layer the producer, consumer and super-stream classes build on
 (see ``docs/architecture.md``).  RPCs raise the :class:`~rabbitstream.exceptions.ServerError`
 subclass of the response code, :class:`~rabbitstream.exceptions.RPCTimeout` when the
 broker does not answer in time and :class:`~rabbitstream.exceptions.ConnectionClosed`
 when the connection goes away.  Callbacks run synchronously inside
 ``data_received``: they must not block.
+
+This module opens the connection (TCP/TLS, SASL, tune, open, command versions) and
+re-authenticates; the rest of the class is split by job: :mod:`._rpc` (state, close,
+request/response), :mod:`._streams` (stream management), :mod:`._pubsub` (publish and consume).
 """
 
 from __future__ import annotations
