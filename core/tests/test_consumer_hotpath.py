@@ -22,7 +22,7 @@ from rabbitstream._consumer._types import (
 )
 from rabbitstream.constants import ConsumerOffsetSpecification
 from rabbitstream.exceptions import DecodeError
-from rabbitstream.protocol import _chunk
+from rabbitstream.protocol import _entries
 from rabbitstream.protocol._chunk import CHUNK_HEADER, CHUNK_HEADER_SIZE, Chunk, parse_chunk
 from rabbitstream.protocol._subentry import encode_sub_entry
 from rabbitstream.testing import build_chunk
@@ -97,11 +97,11 @@ def test_payloads_uniform_rejects_a_single_bad_size_byte() -> None:
 
 
 def test_uniform_struct_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_chunk, "_UNIFORM_STRUCTS", {})
+    monkeypatch.setattr(_entries, "_UNIFORM_STRUCTS", {})
     for size in range(1, 200):
         msgs = [b"z" * size] * 300
         assert parse_chunk(build_chunk(msgs)).payloads() == msgs
-    assert 0 < len(_chunk._UNIFORM_STRUCTS) <= _chunk._UNIFORM_STRUCTS_MAX
+    assert 0 < len(_entries._UNIFORM_STRUCTS) <= _entries._UNIFORM_STRUCTS_MAX
 
 
 @settings(max_examples=300, deadline=None)

@@ -2,7 +2,9 @@
 
 - :mod:`._transport`: :class:`StreamProtocol`, the ``asyncio.Protocol`` that feeds the sans-IO
   :mod:`rabbitstream.protocol` state machine and writes its frames to the socket;
-- :mod:`._client`: :class:`Client`, request/response over one connection (the rstream ``Client``);
+- :mod:`._client`: :class:`Client`, one connection opened and authenticated (the rstream ``Client``),
+  its commands split by job: :mod:`._rpc` (state, close, request/response), :mod:`._streams`
+  (stream management), :mod:`._pubsub` (publish and consume);
 - :mod:`._credentials`: :class:`CredentialsProvider`, a password that refreshes itself (OAuth 2.0
   tokens); every connection opened with one re-authenticates in place on each refresh;
 - :mod:`._locator`: finding the node that hosts a stream (leader for producers, replica for

@@ -2,7 +2,11 @@
 
 - :mod:`._producer`: :class:`Producer`, the rstream-compatible API;
 - :mod:`._base`: per-stream publishers on their leader connections, recovery and close;
-- :mod:`._publisher`: :class:`Publisher`, one publisher id's window, batching and confirms.
+- :mod:`._observed`: the :class:`Publisher` subclass chosen when an instrumentation plugin is installed;
+- :mod:`._publisher`: :class:`Publisher`, one publisher id's buffer, batching and frames;
+- :mod:`._messages`: messages to ``bytes`` (one call per batch for ``AMQPMessage``);
+- :mod:`._confirms`: the in-flight window: unconfirmed messages, their callbacks, confirms,
+  errors and time-outs.
 """
 
 from __future__ import annotations

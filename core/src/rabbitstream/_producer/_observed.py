@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Sequence
 from itertools import repeat
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec
 
 from rabbitstream._producer._publisher import ConfirmCallback, Message, Publisher
 
@@ -24,32 +24,7 @@ __all__ = ["ObservedPublisher", "new_publisher"]
 
 _monotonic = time.monotonic
 _add = Publisher.add
-
-
-def new_publisher(
-    observer: ProducerObserver | None,
-    stream: str,
-    reference: str | None,
-    *,
-    limit: int,
-    batch_size: int,
-    linger: float,
-    confirm_timeout: float | None,
-    filtering: bool,
-    spawn: Callable[[Coroutine[Any, Any, None]], object],
-) -> Publisher:
-    """A :class:`Publisher`, observed by ``observer`` unless it is ``None``."""
-    kw: dict[str, Any] = dict(
-        limit=limit,
-        batch_size=batch_size,
-        linger=linger,
-        confirm_timeout=confirm_timeout,
-        filtering=filtering,
-        spawn=spawn,
-    )
-    if observer is None:
-        return Publisher(stream, reference, **kw)
-    return ObservedPublisher(stream, reference, observer=observer, **kw)
+_P = ParamSpec("_P")
 
 
 class ObservedPublisher(Publisher):
@@ -62,8 +37,8 @@ class ObservedPublisher(Publisher):
 
     __slots__ = ("_t0", "observer", "sent_at")
 
-    def __init__(self, stream: str, reference: str | None, *, observer: ProducerObserver, **kw: Any) -> None:
-        super().__init__(stream, reference, **kw)
+    def __init__(self, observer: ProducerObserver, /, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
         self.observer = observer
         #: publishing id -> time.monotonic() of the send() of the first message of its batch
         self.sent_at: dict[int, float] = {}
@@ -133,3 +108,20 @@ class ObservedPublisher(Publisher):
         super().fail_ids(ids, codes)
         for code, count in by_code.items():
             self.observer.failed(self.stream, code, count)
+
+
+def _observable(
+    publisher: Callable[_P, Publisher],
+) -> Callable[Concatenate[ProducerObserver | None, _P], Publisher]:
+    """``publisher``'s constructor with an observer first: the options are spelt once, by ``Publisher``."""
+
+    def new_publisher(observer: ProducerObserver | None, /, *args: _P.args, **kwargs: _P.kwargs) -> Publisher:
+        """A :class:`Publisher`, observed by ``observer`` unless it is ``None``."""
+        if observer is None:
+            return publisher(*args, **kwargs)
+        return ObservedPublisher(observer, *args, **kwargs)
+
+    return new_publisher
+
+
+new_publisher = _observable(Publisher)

@@ -12,10 +12,12 @@ use, into ``memoryview`` slices of the frame (no copy for simple entries).
 :meth:`Chunk.payload_runs` is the consumer's hot path: it cuts ``bytes`` objects
 (what decoders want) straight out of the chunk, at C speed when all entries
 have the same size (one precompiled ``struct`` unpack per block of entries)
-and with a tight loop over a ``bytes`` copy otherwise; sub-entries are
-decompressed one at a time, as the iteration reaches them.
+and with a tight loop over a ``bytes`` copy otherwise (both in :mod:`._entries`);
+sub-entries are decompressed one at a time, as the iteration reaches them.
 Nothing is ever allocated from a length that was not checked against the
-buffer, and decompression is bounded per sub-entry and per chunk.
+buffer, and decompression is bounded per sub-entry and per chunk
+(:class:`ChunkLimits`).  Compression codecs are looked up in the registry
+handed to :func:`parse_chunk` (the connection's, see ``StreamProtocol``).
 """
 
 from __future__ import annotations
@@ -25,15 +27,27 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import count as _count
+from typing import TYPE_CHECKING
 
 from rabbitstream.exceptions import DecodeError
-from rabbitstream.plugin import Registry, get_registry
+from rabbitstream.protocol._entries import (
+    I32,
+    U32,
+    UNIFORM_MIN,
+    cut_uniform,
+    payloads_simple,
+    payloads_uniform,
+)
 from rabbitstream.protocol._subentry import (
     MAX_UNCOMPRESSED_SUB_ENTRY,
     SUB_ENTRY_HEADER,
+    CodecLookup,
     iter_sub_entry,
     sub_entry_payloads,
 )
+
+if TYPE_CHECKING:
+    from rabbitstream.plugin import CompressionCodec
 
 __all__ = [
     "CHUNK_HEADER",
@@ -45,6 +59,7 @@ __all__ = [
     "DEFAULT_CHUNK_LIMITS",
     "DEFAULT_MAX_CHUNK_RECORDS",
     "MAX_UNCOMPRESSED_CHUNK",
+    "PROCESS_CODECS",
     "Chunk",
     "ChunkLimits",
     "parse_chunk",
@@ -90,10 +105,27 @@ class ChunkLimits:
 
 DEFAULT_CHUNK_LIMITS = ChunkLimits()
 
-_I32 = struct.Struct(">i")  # signed: a sub-entry's top bit makes it negative
-_U32 = struct.Struct(">I")
 _SUB_HEADER_SIZE = SUB_ENTRY_HEADER.size
-_UNIFORM_MIN = 8  # below this many entries the general loop is as fast
+
+
+class _ProcessCodecs:
+    """The process-wide plugin registry as a :class:`~._subentry.CodecLookup`, fetched on first use.
+
+    Only the default of :func:`parse_chunk` called without ``registry`` (scripts, tests): the
+    client's connections hand their own registry in (``StreamProtocol``), so this layer never
+    reaches for process state on its own.
+    """
+
+    __slots__ = ()
+
+    def compression_codec(self, code: int, /) -> CompressionCodec:
+        from rabbitstream.plugin import get_registry
+
+        return get_registry().compression_codec(code)
+
+
+#: :func:`parse_chunk`'s default codec lookup: the process registry, fetched lazily.
+PROCESS_CODECS: CodecLookup = _ProcessCodecs()
 
 
 class Chunk:
@@ -134,7 +166,7 @@ class Chunk:
         chunk_type: int = CHUNK_TYPE_USER,
         crc: int = 0,
         committed_chunk_id: int | None = None,
-        registry: Registry | None = None,
+        registry: CodecLookup | None = None,
         max_uncompressed: int = MAX_UNCOMPRESSED_SUB_ENTRY,
         max_uncompressed_chunk: int = MAX_UNCOMPRESSED_CHUNK,
         max_records: int = DEFAULT_MAX_CHUNK_RECORDS,
@@ -155,7 +187,7 @@ class Chunk:
         self.max_uncompressed = max_uncompressed
         self.max_uncompressed_chunk = max_uncompressed_chunk
         self.max_records = max_records
-        self._registry = registry
+        self._registry = registry if registry is not None else PROCESS_CODECS
         self._messages: list[memoryview] | None = None
 
     def __repr__(self) -> str:
@@ -226,10 +258,10 @@ class Chunk:
         flat = self.data.tobytes()  # one memcpy; bytes slices beat memoryview slices + bytes()
         n = self.num_entries
         out: list[bytes] | None = None
-        if n == self.num_records and n >= _UNIFORM_MIN:
-            out = _payloads_uniform(flat, n)
+        if n == self.num_records and n >= UNIFORM_MIN:
+            out = payloads_uniform(flat, n)
         if out is None:
-            out = _payloads_simple(flat)
+            out = payloads_simple(flat)
             if out is None:  # a sub-entry batch
                 return self._lazy_runs(flat, skip)
             self._check_counts(len(out), len(out))
@@ -240,11 +272,9 @@ class Chunk:
     def _lazy_runs(self, flat: bytes, skip: int) -> Iterator[list[bytes]]:
         self._scan(flat)  # before anything is delivered or decompressed
         registry = self._registry
-        if registry is None:
-            registry = self._registry = get_registry()
         view = memoryview(flat)
         limit = self.max_uncompressed
-        unpack = _I32.unpack_from
+        unpack = I32.unpack_from
         header = SUB_ENTRY_HEADER.unpack_from
         end = len(flat)
         pos = cur = 0
@@ -281,7 +311,7 @@ class Chunk:
 
     def _scan(self, flat: bytes) -> None:
         """Walk the entry headers only: counts against the chunk header, bounds, budget."""
-        unpack = _I32.unpack_from
+        unpack = I32.unpack_from
         header = SUB_ENTRY_HEADER.unpack_from
         declared_entries, declared_records = self.num_entries, self.num_records
         budget = self.max_uncompressed_chunk
@@ -347,8 +377,8 @@ class Chunk:
             return []
         self._check_limit()
         n = self.num_entries
-        if n == self.num_records and n >= _UNIFORM_MIN:
-            msgs = _cut_uniform(self.data, n)
+        if n == self.num_records and n >= UNIFORM_MIN:
+            msgs = cut_uniform(self.data, n)
             if msgs is not None:
                 return msgs
         msgs, entries, _ = self._walk(0)
@@ -360,11 +390,11 @@ class Chunk:
         self._check_limit()
         data = self.data
         n = self.num_entries
-        if n == self.num_records and n >= _UNIFORM_MIN:
-            msgs = _cut_uniform(data, n, skip)
+        if n == self.num_records and n >= UNIFORM_MIN:
+            msgs = cut_uniform(data, n, skip)
             if msgs is not None:
                 return msgs
-        unpack = _I32.unpack_from
+        unpack = I32.unpack_from
         pos = cur = entries = 0
         lead: list[memoryview] = []
         try:
@@ -401,7 +431,7 @@ class Chunk:
         """
         data = self.data
         end = len(data)
-        unpack = _I32.unpack_from
+        unpack = I32.unpack_from
         out: list[memoryview] = []
         append = out.append
         sub_entries = sub_records = 0
@@ -415,7 +445,7 @@ class Chunk:
                     append(data[start:pos])
                 else:
                     recs, used = self._sub_entry(pos, budget, before + len(out))
-                    budget -= _U32.unpack_from(data, pos + 3)[0]
+                    budget -= U32.unpack_from(data, pos + 3)[0]
                     out.extend(recs)
                     pos += used
                     sub_entries += 1
@@ -436,10 +466,7 @@ class Chunk:
                 raise DecodeError(
                     f"chunk sub-entries inflate to more than {self.max_uncompressed_chunk} bytes"
                 )
-        registry = self._registry
-        if registry is None:
-            registry = self._registry = get_registry()
-        return iter_sub_entry(data[pos:], registry, max_uncompressed=self.max_uncompressed)
+        return iter_sub_entry(data[pos:], self._registry, max_uncompressed=self.max_uncompressed)
 
     def _check_counts(self, entries: int, records: int) -> None:
         if entries != self.num_entries:
@@ -448,113 +475,11 @@ class Chunk:
             raise DecodeError(f"chunk declares {self.num_records} records, data holds {records}")
 
 
-def _cut_uniform(data: memoryview, n: int, skip: int = 0) -> list[memoryview] | None:
-    """Fast path: ``n`` simple entries that all have the same size, or ``None``.
-
-    Returns the records from index ``skip`` on.
-
-    Checks the four size bytes of every entry at C speed with strided slices,
-    then cuts with a comprehension instead of the general ``while`` loop.
-    """
-    end = len(data)
-    (size,) = _I32.unpack_from(data, 0)
-    stride = size + 4
-    if size < 0 or stride * n != end:
-        return None
-    flat = data.tobytes()  # one memcpy; strided bytes slices are much faster than memoryview ones
-    for j in range(4):
-        if flat[j:end:stride] != flat[j : j + 1] * n:
-            return None
-    # n start positions, not range(.., end, ..): with empty records the last one starts at ``end``
-    return [data[p : p + size] for p in range(4 + skip * stride, 4 + n * stride, stride)]
-
-
-#: ``(size, entries) -> Struct`` cutting ``entries`` equal-size simple entries (power-of-two
-#: entry counts up to :data:`_BLOCK`, so at most 9 per size); bounded, cleared when full.
-_UNIFORM_STRUCTS: dict[tuple[int, int], struct.Struct] = {}
-_UNIFORM_STRUCTS_MAX = 128
-_BLOCK = 256
-
-
-def _uniform_struct(size: int, entries: int) -> struct.Struct:
-    key = (size, entries)
-    st = _UNIFORM_STRUCTS.get(key)
-    if st is None:
-        if len(_UNIFORM_STRUCTS) >= _UNIFORM_STRUCTS_MAX:
-            _UNIFORM_STRUCTS.clear()
-        st = _UNIFORM_STRUCTS[key] = struct.Struct(">" + f"4x{size}s" * entries)
-    return st
-
-
-def _payloads_uniform(flat: bytes, n: int) -> list[bytes] | None:
-    """``n`` simple entries of one size cut at C speed, or ``None`` when not uniform.
-
-    Every size field is checked with strided slices (C loops); the records are
-    then cut by unpacking precompiled ``4x{size}s`` structs: one call per block
-    of 256 entries, plus one per set bit of the remainder.
-    """
-    end = len(flat)
-    (size,) = _I32.unpack_from(flat, 0)
-    stride = size + 4
-    if size < 0 or stride * n != end:
-        return None
-    for j in range(4):
-        if flat[j:end:stride] != flat[j : j + 1] * n:
-            return None
-    if n == _BLOCK:
-        return list(_uniform_struct(size, n).unpack_from(flat))
-    out: list[bytes] = []
-    extend = out.extend
-    pos = 0
-    if n >= _BLOCK:
-        block = _uniform_struct(size, _BLOCK)
-        unpack = block.unpack_from
-        step = block.size
-        for _ in range(n // _BLOCK):
-            extend(unpack(flat, pos))
-            pos += step
-        n %= _BLOCK
-    bit = _BLOCK >> 1
-    while n:
-        if n & bit:
-            part = _uniform_struct(size, bit)
-            extend(part.unpack_from(flat, pos))
-            pos += part.size
-            n -= bit
-        bit >>= 1
-    return out
-
-
-def _payloads_simple(flat: bytes) -> list[bytes] | None:
-    """Cut simple entries as ``bytes``; ``None`` at the first sub-entry.
-
-    :raises DecodeError: a truncated size field or an entry overrunning the data.
-    """
-    end = len(flat)
-    unpack = _I32.unpack_from
-    out: list[bytes] = []
-    append = out.append
-    pos = 0
-    try:
-        while pos < end:
-            (size,) = unpack(flat, pos)
-            if size < 0:
-                return None
-            start = pos + 4
-            pos = start + size
-            append(flat[start:pos])
-    except struct.error:
-        raise DecodeError("truncated entry header in chunk data") from None
-    if pos != end:
-        raise DecodeError(f"last entry overruns the chunk data by {pos - end} bytes")
-    return out
-
-
 def parse_chunk(
     view: memoryview | bytes | bytearray,
     *,
     check_crc: bool = True,
-    registry: Registry | None = None,
+    registry: CodecLookup | None = None,
     committed_chunk_id: int | None = None,
     max_uncompressed: int = MAX_UNCOMPRESSED_SUB_ENTRY,
     max_uncompressed_chunk: int = MAX_UNCOMPRESSED_CHUNK,
@@ -565,8 +490,9 @@ def parse_chunk(
     :param view: the chunk: 48-byte header then the entries (a trailer and
         bloom filter, sent only with ``chunk_selector=all``, may follow).
     :param check_crc: verify the CRC-32 of the entries (the Java default).
-    :param registry: for compressed sub-entries; default: the process registry,
-        fetched only when a compressed sub-entry is met.
+    :param registry: where compressed sub-entries find their codec: the client hands in its
+        connection's registry; default (direct calls): :data:`PROCESS_CODECS`, the process
+        registry fetched only when a compressed sub-entry is met.
     :param committed_chunk_id: from a Deliver v2 frame, stored on the chunk.
     :param max_uncompressed: limit for one sub-entry's uncompressed body.
     :param max_uncompressed_chunk: limit for all sub-entries of the chunk.

@@ -20,17 +20,28 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
+from typing import Protocol
 
 from rabbitstream.exceptions import DecodeError
-from rabbitstream.plugin import CompressionCodec, Registry
+from rabbitstream.plugin import CompressionCodec
 
 __all__ = [
+    "CodecLookup",
     "MAX_UNCOMPRESSED_SUB_ENTRY",
     "SUB_ENTRY_HEADER",
     "encode_sub_entry",
     "iter_sub_entry",
     "sub_entry_payloads",
 ]
+
+
+class CodecLookup(Protocol):
+    """Where compression codes are looked up: a :class:`~rabbitstream.plugin.Registry`, handed in."""
+
+    def compression_codec(self, code: int, /) -> CompressionCodec:
+        """The codec for wire code ``code`` (1-7)."""
+        ...
+
 
 #: Default (and broker) limit on one sub-entry's uncompressed body: 64 MiB.
 MAX_UNCOMPRESSED_SUB_ENTRY = 64 * 1024 * 1024
@@ -79,7 +90,7 @@ def encode_sub_entry(messages: Sequence[bytes], codec: CompressionCodec | None) 
 
 
 def _body(
-    view: memoryview, registry: Registry, max_uncompressed: int
+    view: memoryview, registry: CodecLookup, max_uncompressed: int
 ) -> tuple[bytes | memoryview, int, int, int]:
     """Check the header at ``view[0]`` and decompress: ``(body, count, usize, consumed)``."""
     avail = len(view)
@@ -117,7 +128,7 @@ def _body(
 
 def iter_sub_entry(
     view: memoryview,
-    registry: Registry,
+    registry: CodecLookup,
     *,
     max_uncompressed: int = MAX_UNCOMPRESSED_SUB_ENTRY,
 ) -> tuple[list[memoryview], int]:
@@ -142,7 +153,7 @@ def iter_sub_entry(
 
 def sub_entry_payloads(
     view: memoryview,
-    registry: Registry,
+    registry: CodecLookup,
     *,
     max_uncompressed: int = MAX_UNCOMPRESSED_SUB_ENTRY,
 ) -> tuple[list[bytes], int]:
