@@ -14,14 +14,11 @@ Frames and plain chunks: ``core/tests/test_resource_budget.py``; AMQP:
 from __future__ import annotations
 
 import struct
-import tracemalloc
-import zlib
-from collections.abc import Callable
-from typing import Any
 
 import pytest
-from rabbitstream.protocol._chunk import CHUNK_HEADER, parse_chunk
+from rabbitstream.protocol._chunk import parse_chunk
 from rabbitstream.protocol._subentry import encode_sub_entry, sub_entry_payloads
+from rabbitstream.testing import chunk_of_entries, traced_peak
 
 from support.compression import compression_registry, needs_all_compression
 
@@ -36,25 +33,6 @@ MAX = 0xFFFF
 COPIES = 3
 
 
-def peak_of(fn: Callable[[], Any]) -> int:
-    tracemalloc.start()
-    try:
-        base = tracemalloc.get_traced_memory()[0]
-        result = fn()
-        peak = tracemalloc.get_traced_memory()[1] - base
-    finally:
-        tracemalloc.stop()
-    del result
-    return peak
-
-
-def chunk(entries: list[bytes], records: int) -> bytes:
-    data = b"".join(entries)
-    return (
-        CHUNK_HEADER.pack(0x50, 0, len(entries), records, 0, 1, 0, zlib.crc32(data), len(data), 0, 0) + data
-    )
-
-
 CASES = [(code, rec) for code in (0, 1, 2, 3, 4) for rec in (b"", b"xy")]
 
 
@@ -66,7 +44,7 @@ def _sub_entry(code: int, record: bytes) -> bytes:
 @pytest.mark.parametrize(("code", "record"), CASES)
 def test_bomb_chunk_consumption_is_bounded(code: int, record: bytes) -> None:
     entry = _sub_entry(code, record)
-    raw = chunk([entry] * COPIES, COPIES * MAX)
+    raw = chunk_of_entries([entry] * COPIES, COPIES * MAX)
 
     def consume() -> int:
         total = 0
@@ -76,7 +54,7 @@ def test_bomb_chunk_consumption_is_bounded(code: int, record: bytes) -> None:
         return total
 
     assert consume() == COPIES * MAX
-    peak = peak_of(consume)
+    peak = traced_peak(consume)
     assert peak <= CHUNK_K * len(raw) + CHUNK_A, (code, record, peak, len(raw))
 
 
@@ -89,5 +67,5 @@ def test_one_sub_entry_is_bounded_by_its_uncompressed_size(code: int, record: by
     records, used = sub_entry_payloads(view, ALL)
     assert len(records) == MAX and used == len(entry)
     del records
-    peak = peak_of(lambda: sub_entry_payloads(view, ALL))
+    peak = traced_peak(lambda: sub_entry_payloads(view, ALL))
     assert peak <= SUB_K * usize + SUB_A, (code, record, peak, usize)

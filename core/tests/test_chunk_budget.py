@@ -8,7 +8,6 @@ message was delivered, and the count was compared with the header only afterward
 from __future__ import annotations
 
 import asyncio
-import struct
 import tracemalloc
 import zlib
 from typing import Any
@@ -22,13 +21,13 @@ from rabbitstream.constants import ConsumerOffsetSpecification
 from rabbitstream.exceptions import DecodeError
 from rabbitstream.plugin import build_registry, hookimpl
 from rabbitstream.protocol._chunk import (
-    CHUNK_HEADER,
     DEFAULT_CHUNK_LIMITS,
     DEFAULT_MAX_CHUNK_RECORDS,
     ChunkLimits,
     parse_chunk,
 )
 from rabbitstream.protocol._subentry import encode_sub_entry
+from rabbitstream.testing import chunk_of_entries, simple_entry
 
 
 class CountingDeflate:
@@ -58,16 +57,6 @@ MAX = 0xFFFF
 BOMB = encode_sub_entry([b""] * MAX, CODEC)  # 65,535 empty records in a few hundred bytes
 
 
-def chunk(entries: list[bytes], records: int, num_entries: int | None = None) -> bytes:
-    data = b"".join(entries)
-    n = len(entries) if num_entries is None else num_entries
-    return CHUNK_HEADER.pack(0x50, 0, n, records, 0, 1, 0, zlib.crc32(data), len(data), 0, 0) + data
-
-
-def simple(m: bytes) -> bytes:
-    return struct.pack(">I", len(m)) + m
-
-
 def test_bomb_is_small() -> None:
     assert len(BOMB) < 400
 
@@ -77,7 +66,7 @@ def test_bomb_is_small() -> None:
 
 def test_runs_decompress_one_sub_entry_at_a_time() -> None:
     n = 16
-    c = parse_chunk(chunk([BOMB] * n, n * MAX), registry=REG)
+    c = parse_chunk(chunk_of_entries([BOMB] * n, n * MAX), registry=REG)
     CountingDeflate.calls = 0
     runs = c.payload_runs()
     assert CountingDeflate.calls == 0  # nothing before the first message is taken
@@ -90,7 +79,7 @@ def test_runs_decompress_one_sub_entry_at_a_time() -> None:
 def test_consuming_a_bomb_chunk_is_bounded_by_one_sub_entry() -> None:
     """16 x 65,535 records from ~5 KiB: the peak is one sub-entry's records, not the chunk's."""
     n = 16
-    raw = chunk([BOMB] * n, n * MAX)
+    raw = chunk_of_entries([BOMB] * n, n * MAX)
     c = parse_chunk(raw, registry=REG)
     tracemalloc.start()
     try:
@@ -109,7 +98,7 @@ def test_consuming_a_bomb_chunk_is_bounded_by_one_sub_entry() -> None:
 
 
 def test_skip_does_not_decompress_sub_entries_below_it() -> None:
-    c = parse_chunk(chunk([BOMB, BOMB, simple(b"last")], 2 * MAX + 1), registry=REG)
+    c = parse_chunk(chunk_of_entries([BOMB, BOMB, simple_entry(b"last")], 2 * MAX + 1), registry=REG)
     CountingDeflate.calls = 0
     assert [r for run in c.payload_runs(2 * MAX) for r in run] == [b"last"]
     assert CountingDeflate.calls == 0
@@ -119,9 +108,9 @@ def test_skip_does_not_decompress_sub_entries_below_it() -> None:
 
 def test_runs_same_records_as_payloads_and_messages() -> None:
     msgs = [b"m%d" % i for i in range(300)]
-    entries = [simple(msgs[0]), encode_sub_entry(msgs[1:120], CODEC), simple(msgs[120])]
+    entries = [simple_entry(msgs[0]), encode_sub_entry(msgs[1:120], CODEC), simple_entry(msgs[120])]
     entries += [encode_sub_entry(msgs[121:300], None)]
-    raw = chunk(entries, 300)
+    raw = chunk_of_entries(entries, 300)
     for skip in (0, 1, 50, 120, 121, 200, 299, 300):
         runs = list(parse_chunk(raw, registry=REG).payload_runs(skip))
         assert [r for run in runs for r in run] == msgs[skip:]
@@ -136,7 +125,7 @@ def test_runs_same_records_as_payloads_and_messages() -> None:
 @pytest.mark.parametrize("api", ["payload_runs", "payloads", "messages"])
 def test_record_count_checked_before_decompressing(api: str) -> None:
     """The header says 10 records; the first sub-entry alone holds 65,535: nothing is inflated."""
-    c = parse_chunk(chunk([BOMB, BOMB], 10), registry=REG)
+    c = parse_chunk(chunk_of_entries([BOMB, BOMB], 10), registry=REG)
     CountingDeflate.calls = 0
     with pytest.raises(DecodeError, match="declares 10 records"):
         result = getattr(c, api)()
@@ -146,7 +135,7 @@ def test_record_count_checked_before_decompressing(api: str) -> None:
 
 
 def test_entry_count_checked_before_decompressing() -> None:
-    c = parse_chunk(chunk([BOMB, BOMB, BOMB], 3 * MAX, num_entries=2), registry=REG)
+    c = parse_chunk(chunk_of_entries([BOMB, BOMB, BOMB], 3 * MAX, num_entries=2), registry=REG)
     CountingDeflate.calls = 0
     with pytest.raises(DecodeError, match="declares 2 entries"):
         next(c.payload_runs())
@@ -154,7 +143,7 @@ def test_entry_count_checked_before_decompressing() -> None:
 
 
 def test_records_from_checks_counts_while_walking() -> None:
-    c = parse_chunk(chunk([simple(b"a"), BOMB, BOMB], 5), registry=REG)
+    c = parse_chunk(chunk_of_entries([simple_entry(b"a"), BOMB, BOMB], 5), registry=REG)
     CountingDeflate.calls = 0
     with pytest.raises(DecodeError, match="declares 5 records"):
         list(c.records_from(3))
@@ -163,7 +152,7 @@ def test_records_from_checks_counts_while_walking() -> None:
 
 def test_chunk_decompression_budget_checked_before_decompressing() -> None:
     limits = ChunkLimits(max_uncompressed=3 * MAX * 4)  # room for 3 of the 4 sub-entries
-    c = parse_chunk(chunk([BOMB] * 4, 4 * MAX), registry=REG, limits=limits)
+    c = parse_chunk(chunk_of_entries([BOMB] * 4, 4 * MAX), registry=REG, limits=limits)
     CountingDeflate.calls = 0
     with pytest.raises(DecodeError, match="inflate to more than"):
         next(c.payload_runs())
@@ -183,7 +172,7 @@ def test_default_limits() -> None:
 
 @pytest.mark.parametrize("api", ["payload_runs", "payloads", "messages"])
 def test_max_records_limit(api: str) -> None:
-    raw = chunk([BOMB, BOMB], 2 * MAX)
+    raw = chunk_of_entries([BOMB, BOMB], 2 * MAX)
     c = parse_chunk(raw, registry=REG, limits=ChunkLimits(max_records=MAX))
     CountingDeflate.calls = 0
     with pytest.raises(DecodeError, match="max_records"):
@@ -193,7 +182,9 @@ def test_max_records_limit(api: str) -> None:
 
 
 def test_sub_entry_limit() -> None:
-    c = parse_chunk(chunk([BOMB], MAX), registry=REG, limits=ChunkLimits(max_sub_entry_uncompressed=1000))
+    c = parse_chunk(
+        chunk_of_entries([BOMB], MAX), registry=REG, limits=ChunkLimits(max_sub_entry_uncompressed=1000)
+    )
     with pytest.raises(DecodeError, match="limit 1000"):
         next(c.payload_runs())
 
@@ -216,7 +207,7 @@ def test_consumer_limits_reach_the_parser() -> None:
         assert proto.conn.max_inbound_frame_size == 1 << 20
         seen: list[Any] = []
         proto.set_subscription(3, seen.append)
-        proto._on_deliver(F.Deliver(subscription_id=3, chunk=chunk([BOMB], MAX)))
+        proto._on_deliver(F.Deliver(subscription_id=3, chunk=chunk_of_entries([BOMB], MAX)))
         (c,) = seen
         assert c.max_records == 7 and c.max_uncompressed_chunk == 99
         with pytest.raises(DecodeError, match="max_records"):
@@ -265,7 +256,7 @@ def test_dispatch_yields_to_the_event_loop_inside_a_big_chunk() -> None:
         await asyncio.sleep(0)
         before = ticks[0]
         sub = _sub(callback)
-        c = parse_chunk(chunk([BOMB] * n, n * MAX), registry=REG)
+        c = parse_chunk(chunk_of_entries([BOMB] * n, n * MAX), registry=REG)
         last, seen = await sub._dispatch(c, 0)
         task.cancel()
         return last, seen, ticks[0] - before
@@ -280,12 +271,12 @@ def test_dispatch_stops_at_a_bad_sub_entry_and_reports_the_last_delivered(
 ) -> None:
     bad = bytearray(encode_sub_entry([b"x", b"y"], CODEC))
     bad[-3:] = b"\xff\xff\xff"  # corrupt zlib stream: fails only when decompressed
-    entries = [simple(b"a"), encode_sub_entry([b"b", b"c"], CODEC), bytes(bad), simple(b"z")]
+    entries = [simple_entry(b"a"), encode_sub_entry([b"b", b"c"], CODEC), bytes(bad), simple_entry(b"z")]
 
     async def main() -> tuple[list[bytes], tuple[int, int]]:
         got: list[bytes] = []
         sub = _sub(lambda m, ctx: got.append(m))
-        res = await sub._dispatch(parse_chunk(chunk(entries, 6), registry=REG), 0)
+        res = await sub._dispatch(parse_chunk(chunk_of_entries(entries, 6), registry=REG), 0)
         return got, res
 
     got, (last, seen) = asyncio.run(main())
@@ -296,7 +287,7 @@ def test_dispatch_stops_at_a_bad_sub_entry_and_reports_the_last_delivered(
 
 def test_iterator_pairs_are_lazy() -> None:
     sub = _sub(None)
-    c = parse_chunk(chunk([BOMB] * 4, 4 * MAX), registry=REG)
+    c = parse_chunk(chunk_of_entries([BOMB] * 4, 4 * MAX), registry=REG)
     state = [-1, 0]
     CountingDeflate.calls = 0
     it = sub.iter_pairs(c, 0, state)
@@ -319,7 +310,7 @@ def _layouts(draw: st.DrawFn) -> tuple[list[bytes], list[bytes], int]:
         batch = draw(st.lists(st.binary(max_size=12), min_size=1, max_size=30))
         if kind == "simple":
             batch = batch[:1]
-            entries.append(simple(batch[0]))
+            entries.append(simple_entry(batch[0]))
         else:
             entries.append(encode_sub_entry(batch, CODEC if kind == "deflate" else None))
         msgs.extend(batch)
@@ -331,7 +322,7 @@ def _layouts(draw: st.DrawFn) -> tuple[list[bytes], list[bytes], int]:
 @given(_layouts())
 def test_runs_match_the_eager_apis(layout: tuple[list[bytes], list[bytes], int]) -> None:
     msgs, entries, skip = layout
-    raw = chunk(entries, len(msgs)) if entries else chunk([], 0, num_entries=0)
+    raw = chunk_of_entries(entries, len(msgs)) if entries else chunk_of_entries([], 0, num_entries=0)
     runs = list(parse_chunk(raw, registry=REG).payload_runs(skip))
     assert all(runs) and [r for run in runs for r in run] == msgs[skip:]
     assert parse_chunk(raw, registry=REG).payloads(skip) == msgs[skip:]
@@ -342,6 +333,6 @@ def test_uniform_empty_records_all_cut() -> None:
     """Equal-size simple entries of empty records: the last one starts at the end of the data and
     was dropped by the eager APIs' fast path (found by the property test above)."""
     n = 40
-    raw = chunk([simple(b"")] * n, n)
+    raw = chunk_of_entries([simple_entry(b"")] * n, n)
     assert [bytes(m) for _, m in parse_chunk(raw, registry=REG).records()] == [b""] * n
     assert len(list(parse_chunk(raw, registry=REG).records_from(3))) == n - 3

@@ -7,7 +7,6 @@ import logging
 import random
 import struct
 import sys
-import zlib
 from typing import Any
 
 import pytest
@@ -23,24 +22,14 @@ from rabbitstream._consumer._types import (
 from rabbitstream.constants import ConsumerOffsetSpecification
 from rabbitstream.exceptions import DecodeError
 from rabbitstream.protocol import _entries
-from rabbitstream.protocol._chunk import CHUNK_HEADER, CHUNK_HEADER_SIZE, Chunk, parse_chunk
+from rabbitstream.protocol._chunk import CHUNK_HEADER_SIZE, Chunk, parse_chunk
 from rabbitstream.protocol._subentry import encode_sub_entry
-from rabbitstream.testing import build_chunk
+from rabbitstream.testing import build_chunk, chunk_of_entries, simple_entry
 from rabbitstream.utils import FilterConfiguration
 
 
 def fixed(n: int, size: int = 20, first: int = 0) -> list[bytes]:
     return [(b"%d" % i).rjust(size, b"m") for i in range(first, first + n)]
-
-
-def simple(m: bytes) -> bytes:
-    return struct.pack(">I", len(m)) + m
-
-
-def raw_chunk(entries: list[bytes], records: int, num_entries: int | None = None) -> bytes:
-    data = b"".join(entries)
-    n = len(entries) if num_entries is None else num_entries
-    return CHUNK_HEADER.pack(0x50, 0, n, records, 0, 1, 0, zlib.crc32(data), len(data), 0, 0) + data
 
 
 # --------------------------------------------------------------------------- Chunk.payloads
@@ -60,10 +49,10 @@ def test_payloads_uniform_and_variable(n: int) -> None:
 
 
 def test_payloads_with_sub_entries() -> None:
-    entries = [simple(b"s0"), encode_sub_entry([b"b1", b"b2"], None), simple(b"s3")]
-    c = parse_chunk(raw_chunk(entries, 4))
+    entries = [simple_entry(b"s0"), encode_sub_entry([b"b1", b"b2"], None), simple_entry(b"s3")]
+    c = parse_chunk(chunk_of_entries(entries, 4))
     assert c.payloads() == [b"s0", b"b1", b"b2", b"s3"]
-    assert parse_chunk(raw_chunk(entries, 4)).payloads(2) == [b"b2", b"s3"]
+    assert parse_chunk(chunk_of_entries(entries, 4)).payloads(2) == [b"b2", b"s3"]
     msgs = fixed(300)
     assert parse_chunk(build_chunk(msgs, sub_entries=64)).payloads() == msgs
 
@@ -75,16 +64,16 @@ def test_payloads_tracking_chunk_is_empty() -> None:
 @pytest.mark.parametrize(
     ("entries", "records", "num_entries", "match"),
     [
-        ([simple(b"a"), simple(b"b")], 3, None, "declares 3 records"),
-        ([simple(b"a"), simple(b"b")], 2, 1, "declares 1 entries"),
-        ([simple(b"abc")[:-1]], 1, None, "overruns"),
-        ([simple(b"ab"), b"\x00\x00"], 2, 1, "truncated entry header"),
-        ([simple(b"x" * 10)] * 9, 10, 10, "declares 10"),  # uniform-looking, one entry short
+        ([simple_entry(b"a"), simple_entry(b"b")], 3, None, "declares 3 records"),
+        ([simple_entry(b"a"), simple_entry(b"b")], 2, 1, "declares 1 entries"),
+        ([simple_entry(b"abc")[:-1]], 1, None, "overruns"),
+        ([simple_entry(b"ab"), b"\x00\x00"], 2, 1, "truncated entry header"),
+        ([simple_entry(b"x" * 10)] * 9, 10, 10, "declares 10"),  # uniform-looking, one entry short
     ],
 )
 def test_payloads_errors(entries: list[bytes], records: int, num_entries: int | None, match: str) -> None:
     with pytest.raises(DecodeError, match=match):
-        parse_chunk(raw_chunk(entries, records, num_entries)).payloads()
+        parse_chunk(chunk_of_entries(entries, records, num_entries=num_entries)).payloads()
 
 
 def test_payloads_uniform_rejects_a_single_bad_size_byte() -> None:

@@ -15,36 +15,21 @@ AMQP messages in ``plugins/codecs/amqp/tests/test_amqp_budget.py``.
 
 from __future__ import annotations
 
-import struct
-import tracemalloc
 import zlib
-from collections.abc import Callable
-from typing import Any
 
 import pytest
 from rabbitstream.plugin import build_registry, hookimpl
 from rabbitstream.protocol import _frames as F
-from rabbitstream.protocol._chunk import CHUNK_HEADER, parse_chunk
+from rabbitstream.protocol._chunk import parse_chunk
 from rabbitstream.protocol._connection import ProtocolConnection
 from rabbitstream.protocol._subentry import encode_sub_entry
+from rabbitstream.testing import chunk_of_entries, simple_entry, traced_peak
 from test_connection import ServerPeer, run_handshake
 
 FRAME_K = 32  # measured at most 22.3 (MetadataResponse replica references > 256)
 FRAME_A = 256 * 1024
 CHUNK_K = 4  # measured at most 3.3 (simple empty entries)
 CHUNK_A = 4 * 1024 * 1024  # measured 1.4 MiB for 65,535 one-byte records
-
-
-def peak_of(fn: Callable[[], Any]) -> int:
-    tracemalloc.start()
-    try:
-        base = tracemalloc.get_traced_memory()[0]
-        result = fn()
-        peak = tracemalloc.get_traced_memory()[1] - base
-    finally:
-        tracemalloc.stop()
-    del result
-    return peak
 
 
 # --------------------------------------------------------------------------- frames
@@ -105,7 +90,7 @@ def test_frame_decoding_is_linear(name: str) -> None:
             events += conn.receive_data(p)
         return events
 
-    peak = peak_of(feed)
+    peak = traced_peak(feed)
     assert conn.error is None
     assert peak <= FRAME_K * len(data) + FRAME_A, (name, peak, len(data), peak / len(data))
 
@@ -135,29 +120,24 @@ DEFLATE = REG.compression_codec(5)
 MAX = 0xFFFF
 
 
-def chunk(entries: list[bytes], records: int) -> bytes:
-    data = b"".join(entries)
-    return (
-        CHUNK_HEADER.pack(0x50, 0, len(entries), records, 0, 1, 0, zlib.crc32(data), len(data), 0, 0) + data
-    )
-
-
-def simple(m: bytes) -> bytes:
-    return struct.pack(">I", len(m)) + m
-
-
 def _dense_chunks() -> dict[str, tuple[bytes, int]]:
     bomb_empty = encode_sub_entry([b""] * MAX, DEFLATE)
     bomb_one = encode_sub_entry([b"x"] * MAX, DEFLATE)
     plain_empty = encode_sub_entry([b""] * MAX, None)
     return {
-        "simple-empty": (chunk([simple(b"")] * MAX, MAX), MAX),
-        "simple-1-byte-varied": (chunk([simple(bytes([i % 251]) * (i % 2)) for i in range(MAX)], MAX), MAX),
-        "sub-entry-uncompressed": (chunk([plain_empty] * 2, 2 * MAX), 2 * MAX),
+        "simple-empty": (chunk_of_entries([simple_entry(b"")] * MAX, MAX), MAX),
+        "simple-1-byte-varied": (
+            chunk_of_entries([simple_entry(bytes([i % 251]) * (i % 2)) for i in range(MAX)], MAX),
+            MAX,
+        ),
+        "sub-entry-uncompressed": (chunk_of_entries([plain_empty] * 2, 2 * MAX), 2 * MAX),
         # 8 x 65,535 records from 2-4 KiB (the peak does not grow with the count)
-        "deflate-bomb-empty-x8": (chunk([bomb_empty] * 8, 8 * MAX), 8 * MAX),
-        "deflate-bomb-1-byte-x8": (chunk([bomb_one] * 8, 8 * MAX), 8 * MAX),
-        "mixed": (chunk([simple(b"a"), bomb_one, simple(b""), plain_empty], 2 * MAX + 2), 2 * MAX + 2),
+        "deflate-bomb-empty-x8": (chunk_of_entries([bomb_empty] * 8, 8 * MAX), 8 * MAX),
+        "deflate-bomb-1-byte-x8": (chunk_of_entries([bomb_one] * 8, 8 * MAX), 8 * MAX),
+        "mixed": (
+            chunk_of_entries([simple_entry(b"a"), bomb_one, simple_entry(b""), plain_empty], 2 * MAX + 2),
+            2 * MAX + 2,
+        ),
     }
 
 
@@ -176,5 +156,5 @@ def test_chunk_consumption_is_bounded(name: str) -> None:
         return total
 
     assert consume() == records
-    peak = peak_of(consume)
+    peak = traced_peak(consume)
     assert peak <= CHUNK_K * len(raw) + CHUNK_A, (name, peak, len(raw))

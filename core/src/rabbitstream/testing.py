@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import random
 import struct
+import tracemalloc
 import zlib
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -36,11 +37,14 @@ __all__ = [
     "CompressionCodecContract",
     "build_chunk",
     "build_entries",
+    "chunk_of_entries",
     "check_codes_unique",
     "check_compression_codec",
     "check_message_codec",
     "contract_payloads",
     "golden_payload",
+    "simple_entry",
+    "traced_peak",
 ]
 
 _CHUNK_HEADER = struct.Struct(">BBHIqQQIIIB3x")
@@ -48,6 +52,58 @@ _U32 = struct.Struct(">I")
 
 
 # --------------------------------------------------------------------------- chunks
+
+
+def simple_entry(message: bytes) -> bytes:
+    """One simple (uncompressed) entry: the record's length, then the record."""
+    return _U32.pack(len(message)) + message
+
+
+def chunk_of_entries(
+    entries: Sequence[bytes],
+    records: int,
+    *,
+    num_entries: int | None = None,
+    chunk_id: int = 0,
+    timestamp: int = 0,
+    epoch: int = 1,
+    chunk_type: int = 0,
+    crc: int | None = None,
+) -> bytes:
+    """Build a chunk (header + entries) from entries encoded beforehand, e.g. hostile ones.
+
+    :param records: the header's record count (not checked against the entries).
+    :param num_entries: the header's entry count; default ``len(entries)``.
+    :param crc: force a (wrong) CRC; default: the correct CRC-32.
+    """
+    data = b"".join(entries)
+    header = _CHUNK_HEADER.pack(
+        0x50,
+        chunk_type,
+        len(entries) if num_entries is None else num_entries,
+        records,
+        timestamp,
+        epoch,
+        chunk_id,
+        zlib.crc32(data) if crc is None else crc,
+        len(data),
+        0,
+        0,
+    )
+    return header + data
+
+
+def traced_peak(fn: Callable[[], object]) -> int:
+    """Peak bytes :mod:`tracemalloc` sees allocated while ``fn()`` runs (its result included)."""
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        result = fn()
+        peak = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+    del result
+    return peak
 
 
 def build_entries(
@@ -99,12 +155,16 @@ def build_chunk(
     :param crc: force a (wrong) CRC; default: the correct CRC-32.
     """
     data, num_entries = build_entries(messages, sub_entries=sub_entries, codec=codec)
-    if crc is None:
-        crc = zlib.crc32(data)
-    header = _CHUNK_HEADER.pack(
-        0x50, chunk_type, num_entries, len(messages), timestamp, epoch, chunk_id, crc, len(data), 0, 0
+    return chunk_of_entries(
+        [data],
+        len(messages),
+        num_entries=num_entries,
+        chunk_id=chunk_id,
+        timestamp=timestamp,
+        epoch=epoch,
+        chunk_type=chunk_type,
+        crc=crc,
     )
-    return header + data
 
 
 # --------------------------------------------------------------------------- codecs
